@@ -59,14 +59,15 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         None, description="host:port[,host:port]; unset = the embedded broker from stack.json."
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     kafka_client_id: str = "opinion-monitor"
+    kafka_connect_timeout_s: float = Field(
+        10.0, gt=0, description="How long clients try to reach the broker before failing."
+    )
 
     topic_social: str = "opinion.posts.social"
     topic_news: str = "opinion.posts.news"

@@ -1,0 +1,55 @@
+"""The ``opinion`` command line.
+
+Each feature module contributes its commands through a ``register(app)`` function listed
+in ``COMMAND_MODULES``; packages that build on ``pipeline`` (training, dashboard) add theirs
+through the ``opinion.commands`` entry-point group, so ``pipeline`` never imports them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from importlib.metadata import entry_points
+
+import typer
+
+from pipeline.config import ConfigError
+
+COMMAND_MODULES: tuple[str, ...] = ("pipeline.stack.cli",)
+
+app = typer.Typer(
+    name="opinion",
+    help="Real-time public-opinion monitor: stack, workers, replay, scoring, alerts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+    for entry in entry_points(group="opinion.commands"):
+        entry.load()(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    logging.basicConfig(
+        level=os.environ.get("OPINION_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "aiokafka", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _register_all()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Kafka client factories: one place that turns ``Settings`` into client options.
+
+Both clients are used: aiokafka inside Faust and async code, kafka-python in scripts,
+replay and training. Idempotent producers are always off (they lose data on Tansu, see
+ENVIRONMENT.md); the pipeline is at-least-once with idempotent effects downstream.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+
+from pipeline.config import Settings, TopicSpec
+
+
+class BrokerUnavailable(RuntimeError):
+    """The configured broker did not answer."""
+
+
+def security_kwargs(settings: Settings) -> dict[str, Any]:
+    """SASL/TLS options in kafka-python's names (aiokafka uses the same ones)."""
+    kwargs: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            kwargs["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_security_protocol.endswith("SSL"):
+        kwargs["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    return kwargs
+
+
+def _unavailable(settings: Settings) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"No Kafka broker answers at {settings.resolved_kafka_bootstrap()} within "
+        f"{settings.kafka_connect_timeout_s:.0f}s: start one with `opinion stack up` or fix "
+        "OPINION_KAFKA_BOOTSTRAP."
+    )
+
+
+def _common(settings: Settings, client_suffix: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": settings.resolved_kafka_bootstrap().split(","),
+        "client_id": f"{settings.kafka_client_id}-{client_suffix}",
+        "bootstrap_timeout_ms": int(settings.kafka_connect_timeout_s * 1000),
+        **security_kwargs(settings),
+    }
+
+
+def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """An admin client, or ``BrokerUnavailable`` with what to do."""
+    try:
+        return KafkaAdminClient(
+            **_common(settings, "admin"), request_timeout_ms=int(timeout_s * 1000)
+        )
+    except KafkaTimeoutError as exc:
+        raise _unavailable(settings) from exc
+
+
+def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A kafka-python producer: acks=all, idempotence off, retries on."""
+    options: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": False,
+        "retries": 10,
+        "linger_ms": 5,
+        "max_request_size": settings.max_message_bytes + 64 * 1024,
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**_common(settings, "producer"), **options)
+    except KafkaTimeoutError as exc:
+        raise _unavailable(settings) from exc
+
+
+def consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
+) -> KafkaConsumer:
+    """A kafka-python consumer with short local session timeouts."""
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "auto_offset_reset": "earliest",
+        "enable_auto_commit": False,
+        "session_timeout_ms": int(settings.kafka_session_timeout_s * 1000),
+        "heartbeat_interval_ms": 1000,
+    }
+    options.update(overrides)
+    try:
+        return KafkaConsumer(*topics, **_common(settings, "consumer"), **options)
+    except KafkaTimeoutError as exc:
+        raise _unavailable(settings) from exc
+
+
+def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
+    """Create each topic that does not exist yet; returns the names created."""
+    wanted = list(specs if specs is not None else settings.topics().values())
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in wanted if s.name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            try:
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1)])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+def broker_healthy(settings: Settings, timeout_s: float = 3.0) -> bool:
+    """True when the broker answers a metadata request."""
+    try:
+        quick = settings.model_copy(update={"kafka_connect_timeout_s": timeout_s})
+        admin = admin_client(quick, timeout_s=timeout_s)
+    except Exception:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        admin.close()

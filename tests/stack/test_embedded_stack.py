@@ -1,0 +1,77 @@
+"""The embedded stack: start, status, refuse a second copy, clear port errors, stop."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipeline.config import Settings
+from pipeline.stack import StackError, stack_down, stack_status, stack_up
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(_env_file=None, state_dir=tmp_path, **kw)
+
+
+def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    state = stack_up(settings)
+    pids = [p.pid for p in state.processes.values()]
+    try:
+        assert set(state.processes) == {"kafka", "redis"}
+        report = stack_status(settings)
+        assert report["healthy"] is True
+        assert report["kafka"]["healthy"] and report["redis"]["healthy"]
+        assert report["kafka_bootstrap"] == state.kafka_bootstrap
+        assert set(report["topics"]) == {
+            "social", "news", "scored", "alerts", "labels", "dead_letter", "model_updates",
+        }  # fmt: skip
+        with pytest.raises(StackError, match="already running"):
+            stack_up(settings)
+    finally:
+        stopped = stack_down(settings)
+    assert sorted(stopped) == ["kafka", "redis"]
+    assert not any(
+        psutil.pid_exists(pid)
+        and psutil.Process(pid).is_running()
+        and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        for pid in pids
+    )
+    assert stack_status(settings)["healthy"] is False
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(StackError, match=f"Port {port} .* in use"):
+            stack_up(_settings(tmp_path, stack_redis_port=port))
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_cli_status_json(tmp_path: Path) -> None:
+    env = {"OPINION_STATE_DIR": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
+    cli = [sys.executable, "-m", "pipeline.cli", "stack"]
+    up = subprocess.run([*cli, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert up.returncode == 0, up.stderr
+    try:
+        status = subprocess.run(
+            [*cli, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["kafka"]["healthy"] is True and report["redis"]["healthy"] is True
+        again = subprocess.run([*cli, "up"], env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        down = subprocess.run([*cli, "down"], env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0 and "kafka" in down.stdout

