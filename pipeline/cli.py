@@ -16,7 +16,7 @@ import typer
 
 from pipeline.config import ConfigError
 
-COMMAND_MODULES: tuple[str, ...] = ("pipeline.stack.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("pipeline.stack.cli", "pipeline.worker.cli")
 
 app = typer.Typer(
     name="opinion",

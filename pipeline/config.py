@@ -99,8 +99,16 @@ class Settings(BaseSettings):
     # --- worker / ingest ---------------------------------------------------------------
     app_id: str = "opinion-monitor"
     worker_web_port: int = Field(6066, description="Faust web port (metrics at /metrics).")
+    worker_web_bind: str = Field("127.0.0.1", description="Interface for the worker web port.")
+    model_poll_s: float = Field(
+        30.0, gt=0, description="How often workers also check the registry for a new model."
+    )
     max_text_chars: int = Field(20_000, ge=1, description="Longer texts are dead-lettered.")
     max_message_bytes: int = Field(1_000_000, ge=1, description="Bigger payloads dead-lettered.")
+    author_hash_salt: SecretStr = Field(
+        SecretStr("opinion-monitor-default-salt"),
+        description="Key for hashing author ids; set a random value in production.",
+    )
     dedup_window_s: int = Field(3600, ge=1, description="Same normalised text within = repost.")
     watches_file: Path | None = Field(None, description="YAML seeding the watches in Redis.")
     batch_max_size: int = Field(64, ge=1, description="Largest scoring batch.")

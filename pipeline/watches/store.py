@@ -1,0 +1,66 @@
+"""Watches in Redis: editable at runtime (dashboard/CLI), seeded from a YAML file.
+
+Layout: hash ``opinion:watches`` (id -> JSON) and counter ``opinion:watches:version`` that
+every change increments, so workers reload only when something changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+import yaml
+
+from pipeline.watches.model import Watch, WatchSet
+
+WATCHES_KEY = "opinion:watches"
+VERSION_KEY = "opinion:watches:version"
+
+
+def load_watch_file(path: Path) -> list[Watch]:
+    """Watches from YAML: a list, or a mapping with a ``watches`` list."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    items = data.get("watches", []) if isinstance(data, dict) else data
+    return [Watch.model_validate(item) for item in items]
+
+
+class WatchStore:
+    """CRUD for watches on a sync Redis client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def all(self) -> list[Watch]:
+        raw = self.redis.hgetall(WATCHES_KEY)
+        return sorted((Watch.model_validate_json(v) for v in raw.values()), key=lambda w: w.id)
+
+    def get(self, watch_id: str) -> Watch | None:
+        raw = self.redis.hget(WATCHES_KEY, watch_id)
+        return Watch.model_validate_json(raw) if raw else None
+
+    def put(self, watch: Watch) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(WATCHES_KEY, watch.id, watch.model_dump_json())
+        pipe.incr(VERSION_KEY)
+        pipe.execute()
+
+    def delete(self, watch_id: str) -> bool:
+        pipe = self.redis.pipeline()
+        pipe.hdel(WATCHES_KEY, watch_id)
+        pipe.incr(VERSION_KEY)
+        return bool(pipe.execute()[0])
+
+    def seed(self, watches: list[Watch], *, overwrite: bool = False) -> list[str]:
+        """Add watches that are not there yet (or all, with ``overwrite``); returns ids added."""
+        added = []
+        for watch in watches:
+            if overwrite or not self.redis.hexists(WATCHES_KEY, watch.id):
+                self.put(watch)
+                added.append(watch.id)
+        return added
+
+    def version(self) -> int:
+        return int(self.redis.get(VERSION_KEY) or 0)
+
+    def watch_set(self) -> WatchSet:
+        return WatchSet(self.all())

@@ -1,0 +1,162 @@
+"""The Faust application: one batched agent from the input topics to scored events.
+
+Per batch (``stream.take_events``): validate/clean/mask/match (ingest), drop reposts and
+re-deliveries, score with the transformer off the event loop, publish scored events and
+dead letters, then aggregate in Redis (idempotent by event id) and mark the posts done.
+Faust acks a batch only after the loop body has run, and flushes the producer before it
+commits offsets, so a crash re-delivers instead of losing (at-least-once, exact aggregates).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+from aiokafka import AIOKafkaConsumer
+
+from pipeline.config import Settings
+from pipeline.kafka_io import faust_credentials, security_kwargs
+from pipeline.model import load_scorer
+from pipeline.model.registry import ModelRegistry
+from pipeline.redis_io import async_redis_client
+from pipeline.schemas import ModelUpdate
+from pipeline.watches.model import Watch, WatchSet
+from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
+from pipeline.worker.batch import AggregateSink, BatchProcessor, RawMessage
+from pipeline.worker.dedup import RepostGuard
+from pipeline.worker.metrics import WorkerMetrics
+from pipeline.worker.model_holder import ModelHolder
+
+log = logging.getLogger(__name__)
+
+
+class WatchCache:
+    """Compiled watches, reloaded from Redis only when their version counter changes."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.redis = client
+        self._version: int | None = None
+        self._set = WatchSet([])
+
+    async def __call__(self) -> WatchSet:
+        version = int(await self.redis.get(VERSION_KEY) or 0)
+        if version != self._version:
+            raw = await self.redis.hgetall(WATCHES_KEY)
+            self._set = WatchSet([Watch.model_validate_json(v) for v in raw.values()])
+            self._version = version
+            log.info("Loaded %d enabled watches (version %d)", len(self._set), version)
+        return self._set
+
+
+def create_app(
+    settings: Settings,
+    *,
+    aggregates: AggregateSink,
+    model: ModelHolder | None = None,
+    metrics: WorkerMetrics | None = None,
+) -> faust.App:
+    """Build the worker app; ``aggregates`` receives every scored batch."""
+    metrics = metrics or WorkerMetrics()
+    model = model or ModelHolder(lambda path: load_scorer(settings, path), load_scorer(settings))
+    metrics.model_version = model.version
+    redis = async_redis_client(settings)
+    processor = BatchProcessor(
+        settings,
+        model=model,
+        guard=RepostGuard(redis, window_s=settings.dedup_window_s, done_ttl_s=settings.retention_s),
+        aggregates=aggregates,
+        watches=WatchCache(redis),
+        metrics=metrics,
+    )
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in settings.resolved_kafka_bootstrap().split(",")],
+        broker_credentials=faust_credentials(settings),
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=20.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=settings.max_message_bytes + 64 * 1024,
+        consumer_max_fetch_size=max(4 * 1024 * 1024, settings.max_message_bytes + 64 * 1024),
+        topic_replication_factor=1,
+        topic_partitions=settings.input_partitions,
+        web_port=settings.worker_web_port,
+        web_bind=settings.worker_web_bind,
+        datadir=str(settings.state_dir / "faust" / str(settings.worker_web_port)),
+    )
+    inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
+    scored = app.topic(settings.topic("scored"), value_type=bytes)
+    dead_letters = app.topic(settings.topic("dead_letter"), value_type=bytes)
+    app.processor = processor  # type: ignore[attr-defined]  # for tests and the bench
+    app.model_holder = model  # type: ignore[attr-defined]
+    app.metrics = metrics  # type: ignore[attr-defined]
+
+    @app.agent(inputs, name="score-posts")
+    async def score_posts(stream):  # type: ignore[no-untyped-def]
+        async for events in stream.take_events(
+            settings.batch_max_size, within=settings.batch_max_wait_s
+        ):
+            batch = [
+                RawMessage(
+                    value=e.message.value,
+                    topic=e.message.topic,
+                    key=e.message.key,
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                    timestamp=e.message.timestamp,
+                )
+                for e in events
+            ]
+            result = await processor.process(batch)
+            for event in result.scored:
+                await scored.send(key=event.id.encode(), value=event.to_bytes())
+            for dead in result.dead:
+                await dead_letters.send(
+                    key=dead.key_b64 and dead.key_b64.encode(), value=dead.to_bytes()
+                )
+            await processor.commit(result)
+
+    @app.task
+    async def follow_model_updates() -> None:
+        """Every worker reads every announcement (no consumer group) and hot-swaps."""
+        consumer = AIOKafkaConsumer(
+            settings.topic("model_updates"),
+            bootstrap_servers=settings.resolved_kafka_bootstrap(),
+            group_id=None,
+            auto_offset_reset="latest",
+            **security_kwargs(settings),
+        )
+        await consumer.start()
+        try:
+            async for record in consumer:
+                try:
+                    update = ModelUpdate.from_bytes(record.value)
+                except ValueError:
+                    log.warning("Ignoring malformed model update %r", record.value[:200])
+                    continue
+                if await model.swap(Path(update.path), update.version):
+                    metrics.inc("model_swaps")
+                    metrics.model_version = model.version
+        finally:
+            await consumer.stop()
+
+    if settings.model_dir is None:
+
+        @app.timer(interval=settings.model_poll_s)
+        async def poll_registry() -> None:
+            """Fallback for a missed announcement: follow the registry's current pointer."""
+            registry = ModelRegistry(settings.registry_dir)
+            current = registry.current()
+            if current is not None and await model.swap(current, registry.current_version()):
+                metrics.inc("model_swaps")
+                metrics.model_version = model.version
+
+    @app.page("/metrics")
+    async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]
+        return self.text(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    return app

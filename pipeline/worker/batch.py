@@ -1,0 +1,228 @@
+"""One scoring batch, independent of Faust: raw messages in, scored posts and dead letters out.
+
+The Faust agent (``app.py``) feeds it batches from ``stream.take_events``; tests feed it
+``RawMessage`` lists directly (no broker needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+import redis.exceptions
+
+from pipeline.config import Settings
+from pipeline.model.types import Prediction
+from pipeline.schemas import DeadLetter, InvalidMessage, ScoredPost
+from pipeline.watches.model import WatchSet
+from pipeline.worker.dedup import RepostGuard
+from pipeline.worker.ingest import PreparedPost, prepare
+from pipeline.worker.metrics import WorkerMetrics
+from pipeline.worker.model_holder import ModelHolder
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as read from Kafka."""
+
+    value: bytes | None
+    topic: str
+    key: bytes | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp: float | None = None  # broker append time, epoch seconds
+
+
+@dataclass
+class BatchResult:
+    scored: list[ScoredPost] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+    redelivered: int = 0
+    done_ids: list[str] = field(default_factory=list)
+
+
+class AggregateSink(Protocol):
+    async def record_batch(self, events: Sequence[ScoredPost]) -> int: ...
+
+
+async def retry_forever(
+    what: str, call: Callable[[], Awaitable[T]], metrics: WorkerMetrics, max_delay_s: float = 5.0
+) -> T:
+    """Retry a Redis/broker call with backoff until it succeeds: pause, never drop."""
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except TRANSIENT_ERRORS as exc:
+            metrics.inc("redis_retries")
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
+
+
+class BatchProcessor:
+    """Ingest -> dedup -> score -> build scored events; then ``commit`` aggregates."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: ModelHolder,
+        guard: RepostGuard,
+        aggregates: AggregateSink,
+        watches: Callable[[], Awaitable[WatchSet]],
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.guard = guard
+        self.aggregates = aggregates
+        self.watches = watches
+        self.metrics = metrics or WorkerMetrics()
+        self._salt = settings.author_hash_salt.get_secret_value().encode()
+        self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+
+    async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
+        """Everything up to (not including) publishing; never raises for bad input."""
+        result = BatchResult()
+        self.metrics.inc("consumed", len(messages))
+        watch_set = await retry_forever("loading watches", self.watches, self.metrics)
+        prepared: list[tuple[RawMessage, PreparedPost]] = []
+        for msg in messages:
+            try:
+                post = prepare(
+                    msg.value, settings=self.settings, watches=watch_set, salt=self._salt
+                )
+                prepared.append((msg, post))
+            except InvalidMessage as exc:
+                result.dead.append(self._dead(msg, exc.reason, exc.stage))
+            except Exception as exc:  # a bug must not kill the worker: dead-letter it
+                log.exception("Unexpected error preparing a message")
+                result.dead.append(self._dead(msg, f"{type(exc).__name__}: {exc}", "normalise"))
+        statuses = await retry_forever(
+            "dedup",
+            lambda: self.guard.classify(
+                [(p.post.id, p.fingerprint, p.event_ts) for _, p in prepared]
+            ),
+            self.metrics,
+        )
+        fresh: list[tuple[RawMessage, PreparedPost]] = []
+        for (msg, post), status in zip(prepared, statuses, strict=True):
+            if status == "new":
+                fresh.append((msg, post))
+            else:
+                result.duplicates += status == "repost"
+                result.redelivered += status == "redelivered"
+                result.done_ids.append(post.post.id)
+        if fresh:
+            result.scored, failed = await self._score(fresh)
+            result.dead.extend(failed)
+        result.done_ids.extend(s.id for s in result.scored)
+        self.metrics.inc("duplicates", result.duplicates + result.redelivered)
+        return result
+
+    async def commit(self, result: BatchResult) -> None:
+        """After publishing: aggregate (idempotent) and mark done, retrying while Redis is down."""
+        if result.scored:
+            await retry_forever(
+                "aggregating", lambda: self.aggregates.record_batch(result.scored), self.metrics
+            )
+        await retry_forever(
+            "marking done", lambda: self.guard.mark_done(result.done_ids), self.metrics
+        )
+        self.metrics.inc("scored", len(result.scored))
+        self.metrics.inc("dead_lettered", len(result.dead))
+        now = time.time()
+        for event in result.scored:
+            self.metrics.end_to_end_lag.observe(max(0.0, now - event.ingested_at.timestamp()))
+
+    async def _score(
+        self, fresh: list[tuple[RawMessage, PreparedPost]]
+    ) -> tuple[list[ScoredPost], list[DeadLetter]]:
+        scorer = self.model.current  # taken once: the whole batch uses one version
+        texts = [p.text for _, p in fresh]
+        langs = [p.lang for _, p in fresh]
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            predictions = await loop.run_in_executor(self._scoring, scorer.predict, texts, langs)
+        except Exception:
+            log.exception("Batch scoring failed; scoring one by one to isolate the bad post")
+            return await self._score_one_by_one(fresh)
+        self.metrics.model_latency.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(fresh))
+        self.metrics.model_version = scorer.version
+        scored = [
+            self._scored(msg, post, pred, scorer.version)
+            for (msg, post), pred in zip(fresh, predictions, strict=True)
+        ]
+        return scored, []
+
+    async def _score_one_by_one(
+        self, fresh: list[tuple[RawMessage, PreparedPost]]
+    ) -> tuple[list[ScoredPost], list[DeadLetter]]:
+        scorer = self.model.current
+        loop = asyncio.get_running_loop()
+        scored, dead = [], []
+        for msg, post in fresh:
+            try:
+                [pred] = await loop.run_in_executor(
+                    self._scoring, scorer.predict, [post.text], [post.lang]
+                )
+                scored.append(self._scored(msg, post, pred, scorer.version))
+            except Exception as exc:
+                dead.append(
+                    self._dead(msg, f"scoring failed: {type(exc).__name__}: {exc}", "score")
+                )
+        return scored, dead
+
+    def _scored(
+        self, msg: RawMessage, post: PreparedPost, pred: Prediction, version: str
+    ) -> ScoredPost:
+        now = datetime.now(UTC)
+        ingested = datetime.fromtimestamp(msg.timestamp, UTC) if msg.timestamp else now
+        return ScoredPost(
+            id=post.post.id,
+            source=post.post.source,
+            source_name=post.post.source_name,
+            created_at=post.post.created_at,
+            lang=post.lang,
+            text=post.text,
+            title=post.title,
+            url=post.post.url,
+            author_hash=post.author_hash,
+            watch_ids=post.watch_ids,
+            label=pred.label,
+            probabilities=pred.probabilities,
+            negativity=pred.negativity,
+            model_version=version,
+            model_route=pred.route,
+            explanation=pred.explanation,
+            lexicon_score=pred.lexicon_score,
+            latency_s=max(0.0, (now - ingested).total_seconds()),
+            ingested_at=ingested,
+            scored_at=now,
+        )
+
+    @staticmethod
+    def _dead(msg: RawMessage, reason: str, stage: str) -> DeadLetter:
+        return DeadLetter.for_bytes(
+            msg.value,
+            error=reason,
+            stage=stage,  # type: ignore[arg-type]
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+        )

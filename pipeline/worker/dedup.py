@@ -1,0 +1,62 @@
+"""Repost and re-delivery detection in Redis, one round trip per batch.
+
+For each post: ``done:{id}`` says it was already fully processed (a re-delivery: skip);
+``repost:{fingerprint}`` holds ``id|event-time`` of the post that first said this text. If
+it holds another id within the dedup window (in event time, so fast replays behave like
+live traffic) the post is a repost (counted, not scored); if it holds our own id we are
+retrying our own unfinished work after a crash (process it). Single-key commands
+only, so this works unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+Status = Literal["new", "repost", "redelivered"]
+DONE_PREFIX = "opinion:done:"
+REPOST_PREFIX = "opinion:repost:"
+
+
+class RepostGuard:
+    """Classifies posts as new / repost / redelivered and marks them done."""
+
+    def __init__(self, client: aioredis.Redis, *, window_s: int, done_ttl_s: int) -> None:
+        self.redis = client
+        self.window_s = window_s
+        self.done_ttl_s = done_ttl_s
+
+    async def classify(self, items: Sequence[tuple[str, str, float]]) -> list[Status]:
+        """``items`` are (post id, repost fingerprint, event time as epoch seconds)."""
+        if not items:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for post_id, fingerprint, event_ts in items:
+            key = REPOST_PREFIX + fingerprint
+            pipe.exists(DONE_PREFIX + post_id)
+            pipe.set(key, f"{post_id}|{event_ts:.3f}", nx=True, ex=self.window_s)
+            pipe.get(key)
+        replies = await pipe.execute()
+        statuses: list[Status] = []
+        seen_ids: set[str] = set()
+        for i, (post_id, _fingerprint, event_ts) in enumerate(items):
+            done, _set, owner = replies[3 * i : 3 * i + 3]
+            owner_id, _, owner_ts = (owner or b"").decode().rpartition("|")
+            if done or post_id in seen_ids:
+                statuses.append("redelivered")
+            elif owner_id == post_id or abs(event_ts - float(owner_ts or 0)) > self.window_s:
+                statuses.append("new")
+            else:
+                statuses.append("repost")
+            seen_ids.add(post_id)
+        return statuses
+
+    async def mark_done(self, post_ids: Sequence[str]) -> None:
+        if not post_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for post_id in post_ids:
+            pipe.set(DONE_PREFIX + post_id, 1, ex=self.done_ttl_s)
+        await pipe.execute()

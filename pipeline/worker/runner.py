@@ -1,0 +1,73 @@
+"""Start a worker process: pre-flight checks, watch seeding, model load, Faust worker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+import typer
+
+from pipeline.config import ConfigError, Settings
+from pipeline.kafka_io import broker_healthy
+from pipeline.redis_io import redis_client, redis_healthy
+from pipeline.watches.store import WatchStore, load_watch_file
+
+log = logging.getLogger(__name__)
+
+
+def preflight(settings: Settings) -> str | None:
+    """An error message when the broker or Redis is unreachable, else None."""
+    try:
+        bootstrap = settings.resolved_kafka_bootstrap()
+        redis_url = settings.resolved_redis_url()
+    except ConfigError as exc:
+        return str(exc)
+    if not broker_healthy(settings, timeout_s=5.0):
+        return (
+            f"No Kafka broker answers at {bootstrap}: start the embedded one with "
+            "`opinion stack up`, or set OPINION_KAFKA_BOOTSTRAP to a reachable broker."
+        )
+    if not redis_healthy(settings):
+        return (
+            f"Redis does not answer at {redis_url}: start it with `opinion stack up`, or set "
+            "OPINION_REDIS_URL (and OPINION_REDIS_PASSWORD if it needs one)."
+        )
+    return None
+
+
+def seed_watches(settings: Settings) -> None:
+    if settings.watches_file is None:
+        return
+    client = redis_client(settings)
+    try:
+        added = WatchStore(client).seed(load_watch_file(Path(settings.watches_file)))
+        if added:
+            log.info("Seeded watches from %s: %s", settings.watches_file, ", ".join(added))
+    finally:
+        client.close()
+
+
+def build_app(settings: Settings) -> faust.App:
+    """The worker app wired to the Redis aggregate store."""
+    from pipeline.aggregation.store import AsyncAggregateStore
+
+    from pipeline.redis_io import async_redis_client
+    from pipeline.worker.app import create_app
+
+    return create_app(
+        settings, aggregates=AsyncAggregateStore(async_redis_client(settings), settings)
+    )
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
+    """Run until stopped; returns the exit code."""
+    problem = preflight(settings)
+    if problem:
+        typer.secho(f"error: {problem}", fg="red", err=True)
+        return 2
+    seed_watches(settings)
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
+    return 0
