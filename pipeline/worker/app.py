@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.config import Settings
 from pipeline.kafka_io import faust_credentials, security_kwargs
-from pipeline.model import load_scorer
 from pipeline.model.registry import ModelRegistry
 from pipeline.redis_io import async_redis_client
-from pipeline.schemas import ModelUpdate
+from pipeline.schemas import DeadLetter, ModelUpdate, ScoredPost
 from pipeline.watches.model import Watch, WatchSet
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
-from pipeline.worker.batch import AggregateSink, BatchProcessor, RawMessage
+from pipeline.worker.batch import AggregateSink, BatchProcessor, BatchResult, RawMessage
 from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
@@ -49,26 +49,63 @@ class WatchCache:
         return self._set
 
 
-def create_app(
-    settings: Settings,
-    *,
-    aggregates: AggregateSink,
-    model: ModelHolder | None = None,
-    metrics: WorkerMetrics | None = None,
-) -> faust.App:
-    """Build the worker app; ``aggregates`` receives every scored batch."""
-    metrics = metrics or WorkerMetrics()
+class ResultSink(Protocol):
+    """Where a processed batch's scored events and dead letters go."""
+
+    async def publish(self, result: BatchResult) -> None: ...
+
+
+class TopicSink:
+    """Publishes to the scored and dead-letter topics (the production sink)."""
+
+    def __init__(self, scored: faust.TopicT, dead_letters: faust.TopicT) -> None:
+        self.scored = scored
+        self.dead_letters = dead_letters
+
+    async def publish(self, result: BatchResult) -> None:
+        for event in result.scored:
+            await self.scored.send(key=event.id.encode(), value=event.to_bytes())
+        for dead in result.dead:
+            await self.dead_letters.send(key=None, value=dead.to_bytes())
+
+
+class ListSink:
+    """Collects results in memory (unit tests: ``agent.test_context()`` without a broker)."""
+
+    def __init__(self) -> None:
+        self.scored: list[ScoredPost] = []
+        self.dead: list[DeadLetter] = []
+
+    async def publish(self, result: BatchResult) -> None:
+        self.scored.extend(result.scored)
+        self.dead.extend(result.dead)
+
+
+def build_processor(
+    settings: Settings, *, aggregates: AggregateSink, model: ModelHolder | None = None
+) -> BatchProcessor:
+    """The production batch processor: Redis repost guard and watches, registry model."""
+    from pipeline.model import load_scorer  # torch/transformers load only when needed
+
     model = model or ModelHolder(lambda path: load_scorer(settings, path), load_scorer(settings))
-    metrics.model_version = model.version
     redis = async_redis_client(settings)
-    processor = BatchProcessor(
+    return BatchProcessor(
         settings,
         model=model,
         guard=RepostGuard(redis, window_s=settings.dedup_window_s, done_ttl_s=settings.retention_s),
         aggregates=aggregates,
         watches=WatchCache(redis),
-        metrics=metrics,
+        metrics=WorkerMetrics(),
     )
+
+
+def create_app(
+    settings: Settings, *, processor: BatchProcessor, sink: ResultSink | None = None
+) -> faust.App:
+    """The worker app around ``processor``; ``sink`` receives the output of each batch
+    (default: the scored and dead-letter topics)."""
+    model, metrics = processor.model, processor.metrics
+    metrics.model_version = model.version
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in settings.resolved_kafka_bootstrap().split(",")],
@@ -91,6 +128,7 @@ def create_app(
     inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
     scored = app.topic(settings.topic("scored"), value_type=bytes)
     dead_letters = app.topic(settings.topic("dead_letter"), value_type=bytes)
+    sink = sink or TopicSink(scored, dead_letters)
     app.processor = processor  # type: ignore[attr-defined]  # for tests and the bench
     app.model_holder = model  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]
@@ -112,12 +150,7 @@ def create_app(
                 for e in events
             ]
             result = await processor.process(batch)
-            for event in result.scored:
-                await scored.send(key=event.id.encode(), value=event.to_bytes())
-            for dead in result.dead:
-                await dead_letters.send(
-                    key=dead.key_b64 and dead.key_b64.encode(), value=dead.to_bytes()
-                )
+            await sink.publish(result)
             await processor.commit(result)
 
     @app.task

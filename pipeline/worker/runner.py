@@ -53,11 +53,10 @@ def build_app(settings: Settings) -> faust.App:
     from pipeline.aggregation.store import AsyncAggregateStore
 
     from pipeline.redis_io import async_redis_client
-    from pipeline.worker.app import create_app
+    from pipeline.worker.app import build_processor, create_app
 
-    return create_app(
-        settings, aggregates=AsyncAggregateStore(async_redis_client(settings), settings)
-    )
+    aggregates = AsyncAggregateStore(async_redis_client(settings), settings)
+    return create_app(settings, processor=build_processor(settings, aggregates=aggregates))
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:

@@ -1,0 +1,29 @@
+"""Watches in the real embedded Redis: seed from YAML, edit, version counter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.watches.model import Watch
+from pipeline.watches.store import WatchStore, load_watch_file
+
+pytestmark = pytest.mark.integration
+
+
+def test_seed_edit_and_version(redis_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "watches:\n  - {id: acme, name: Acme, query: 'acme OR #acmeair'}\n"
+        "  - {id: bank, name: Bank, query: northbank, languages: [en]}\n"
+    )
+    store = WatchStore(redis_db)
+    assert store.seed(load_watch_file(path)) == ["acme", "bank"]
+    v1 = store.version()
+    store.put(Watch(id="acme", name="Acme", query="acme", enabled=False))
+    assert store.seed(load_watch_file(path)) == []  # analysts' edit is kept
+    assert store.get("acme").enabled is False  # type: ignore[union-attr]
+    assert store.version() > v1
+    assert store.watch_set().match("northbank and acme", lang="en", source="social") == ["bank"]
+    assert store.delete("bank") and [w.id for w in store.all()] == ["acme"]
