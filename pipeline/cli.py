@@ -14,9 +14,13 @@ from importlib.metadata import entry_points
 
 import typer
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, get_settings
 
-COMMAND_MODULES: tuple[str, ...] = ("pipeline.stack.cli", "pipeline.worker.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "pipeline.stack.cli",
+    "pipeline.worker.cli",
+    "pipeline.watches.cli",
+)
 
 app = typer.Typer(
     name="opinion",
@@ -38,7 +42,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(
-        level=os.environ.get("OPINION_LOG_LEVEL", "INFO"),
+        level=get_settings().log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("kafka", "aiokafka", "botocore", "urllib3"):

@@ -54,28 +54,43 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------------
     state_dir: Path = Field(Path("var"), description="Runtime state: stack.json, logs, data.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of every command."
+    )
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str | None = Field(
         None, description="host:port[,host:port]; unset = the embedded broker from stack.json."
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_client_id: str = "opinion-monitor"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with SASL_*)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle to verify the broker's TLS certificate."
+    )
+    kafka_client_id: str = Field("opinion-monitor", description="Prefix of the Kafka client ids.")
     kafka_connect_timeout_s: float = Field(
         10.0, gt=0, description="How long clients try to reach the broker before failing."
     )
 
-    topic_social: str = "opinion.posts.social"
-    topic_news: str = "opinion.posts.news"
-    topic_scored: str = "opinion.posts.scored"
-    topic_alerts: str = "opinion.alerts"
-    topic_labels: str = "opinion.labels"
-    topic_dead_letter: str = "opinion.dead-letter"
-    topic_model_updates: str = "opinion.model-updates"
+    topic_social: str = Field(
+        "opinion.posts.social", description="Input topic: social-media posts."
+    )
+    topic_news: str = Field("opinion.posts.news", description="Input topic: news articles.")
+    topic_scored: str = Field("opinion.posts.scored", description="Output: scored posts.")
+    topic_alerts: str = Field("opinion.alerts", description="Output: alerts and their updates.")
+    topic_labels: str = Field("opinion.labels", description="Analysts' labels (feeds retraining).")
+    topic_dead_letter: str = Field(
+        "opinion.dead-letter", description="Invalid messages with the reason and original bytes."
+    )
+    topic_model_updates: str = Field(
+        "opinion.model-updates", description="Announcements of promoted model versions."
+    )
     input_partitions: int = Field(4, ge=1, description="Partitions of the social/news topics.")
     output_partitions: int = Field(4, ge=1, description="Partitions of scored/dead-letter.")
     control_partitions: int = Field(
@@ -94,10 +109,14 @@ class Settings(BaseSettings):
     stack_kafka_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port.")
     stack_redis_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port.")
     stack_s3_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port.")
-    stack_start_timeout_s: float = 30.0
+    stack_start_timeout_s: float = Field(
+        30.0, description="How long `stack up` waits for the servers."
+    )
 
     # --- worker / ingest ---------------------------------------------------------------
-    app_id: str = "opinion-monitor"
+    app_id: str = Field(
+        "opinion-monitor", description="Faust app id = consumer group of the workers."
+    )
     worker_web_port: int = Field(6066, description="Faust web port (metrics at /metrics).")
     worker_web_bind: str = Field("127.0.0.1", description="Interface for the worker web port.")
     model_poll_s: float = Field(
@@ -113,7 +132,9 @@ class Settings(BaseSettings):
     watches_file: Path | None = Field(None, description="YAML seeding the watches in Redis.")
     batch_max_size: int = Field(64, ge=1, description="Largest scoring batch.")
     batch_max_wait_s: float = Field(0.2, gt=0, description="Longest wait to fill a batch.")
-    kafka_session_timeout_s: float = 10.0
+    kafka_session_timeout_s: float = Field(
+        10.0, description="Consumer session timeout (failover time of a dead worker)."
+    )
 
     # --- model -------------------------------------------------------------------------
     model_dir: Path | None = Field(
@@ -121,31 +142,131 @@ class Settings(BaseSettings):
     )
     model_registry_dir: Path | None = Field(None, description="Unset = <state_dir>/models.")
     zh_model_dir: Path | None = Field(None, description="HF checkpoint for Chinese; optional.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto (CUDA when present), cpu or cuda."
+    )
     fusion_weight: float = Field(
         0.2, ge=0, le=1, description="Weight of the lexicon in the fused probabilities."
     )
-    max_seq_len: int = Field(128, ge=8)
+    max_seq_len: int = Field(128, ge=8, description="Tokens per text given to the transformer.")
 
     # --- aggregation / alerting --------------------------------------------------------
     bucket_s: int = Field(60, ge=1, description="Aggregation bucket width in seconds.")
     retention_s: int = Field(7 * 86400, ge=60, description="How long buckets are kept.")
-    recent_posts_per_watch: int = Field(500, ge=1)
-    dashboard_url: str = "http://localhost:8501"
-    alert_webhook_url: str | None = None
-    alert_slack_webhook_url: str | None = None
-    alert_smtp_host: str | None = None
-    alert_smtp_port: int = 25
-    alert_smtp_username: str | None = None
-    alert_smtp_password: SecretStr | None = None
-    alert_email_from: str = "opinion-monitor@localhost"
+    rollup_s: tuple[int, ...] = Field(
+        (300, 3600, 86400),
+        description="Rollup bucket widths (s, JSON list), each a multiple of bucket_s.",
+    )
+    recent_posts_per_watch: int = Field(
+        500, ge=1, description="Recent scored posts kept per watch for drill-down."
+    )
+    dashboard_url: str = Field(
+        "http://localhost:8501", description="Base URL of the dashboard, for alert links."
+    )
+    # Spike-detector defaults (a watch's `detector` object overrides any of them by name,
+    # without the `detector_` prefix; see docs/alerting.md).
+    detector_enabled: bool = Field(True, description="Run the spike detector on watches.")
+    detector_window_buckets: int = Field(
+        1, ge=1, description="Buckets in the short window compared with the baseline."
+    )
+    detector_lookback_buckets: int = Field(
+        60, ge=5, description="Calm buckets in the trailing baseline (median/MAD)."
+    )
+    detector_min_history: int = Field(
+        10, ge=3, description="Calm buckets needed before the detector can fire."
+    )
+    detector_min_volume: int = Field(
+        10, ge=0, description="Posts a short window needs to count as a bad bucket."
+    )
+    detector_z_threshold: float = Field(
+        3.0, gt=0, description="Robust z of the negative share that makes a bucket bad."
+    )
+    detector_min_delta: float = Field(
+        0.15, ge=0, le=1, description="And the share must exceed the baseline by this much."
+    )
+    detector_min_sigma: float = Field(
+        0.02, gt=0, description="Floor of the baseline spread (share units)."
+    )
+    detector_volume_ratio: float = Field(
+        3.0, ge=1, description="Negative volume this many times its baseline is also bad..."
+    )
+    detector_volume_z: float = Field(
+        5.0, gt=0, description="...when also this many robust sigmas above its baseline."
+    )
+    detector_fire_after: int = Field(2, ge=1, description="Consecutive bad buckets to fire.")
+    detector_resolve_after: int = Field(
+        3, ge=1, description="Consecutive calm buckets to resolve a firing watch."
+    )
+    detector_cooldown_buckets: int = Field(
+        15, ge=0, description="Buckets after a resolution during which no new alert opens."
+    )
+    detector_baseline_days: int = Field(
+        7, ge=0, description="Previous days kept for the same-hour (seasonal) baseline."
+    )
+    detector_seasonal_min_days: int = Field(
+        2, ge=1, description="Days of same-hour history before the seasonal check applies."
+    )
+    detector_adapt_after_buckets: int = Field(
+        120, ge=1, description="After firing this long, bad buckets enter the baseline."
+    )
+    detector_lateness_s: float = Field(
+        30.0, ge=0, description="Event-time lateness allowed before a bucket is evaluated."
+    )
+    # Alerts and their delivery.
+    alert_stream_key: str = Field(
+        "opinion:alerts:stream", description="Redis stream of alert records (dashboard)."
+    )
+    alert_stream_maxlen: int = Field(10_000, ge=10, description="Approximate stream cap.")
+    alert_sample_posts: int = Field(3, ge=0, description="Masked example posts in an alert.")
+    alert_top_terms: int = Field(10, ge=0, description="Top negative terms in an alert.")
+    alert_retry_max: int = Field(
+        4, ge=1, description="Delivery attempts per channel before parking the alert."
+    )
+    alert_retry_backoff_s: float = Field(
+        0.5, ge=0, description="First retry delay; doubles each attempt."
+    )
+    alert_retry_backoff_max_s: float = Field(30.0, ge=0, description="Longest retry delay.")
+    alert_retry_interval_s: float = Field(
+        60.0, gt=0, description="How often parked (failed) deliveries are re-sent."
+    )
+    alert_retry_keep: int = Field(
+        1000, ge=1, description="Most parked deliveries kept in Redis (oldest dropped)."
+    )
+    alert_queue_size: int = Field(
+        1000, ge=1, description="Per-channel delivery queue; when full, alerts are parked."
+    )
+    alert_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of one webhook/SMTP/Kafka delivery attempt."
+    )
+    alert_notify_events: tuple[str, ...] = Field(
+        ("opened", "resolved"),
+        description="Alert events sent to webhook/Slack/email (JSON list); Kafka gets all.",
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="Generic JSON webhook: POSTs the alert JSON."
+    )
+    alert_slack_webhook_url: str | None = Field(
+        None, description="Slack-compatible incoming webhook URL."
+    )
+    alert_smtp_host: str | None = Field(None, description="SMTP server; unset = no email.")
+    alert_smtp_port: int = Field(25, description="SMTP port.")
+    alert_smtp_starttls: bool = Field(False, description="Use STARTTLS on the SMTP link.")
+    alert_smtp_username: str | None = Field(None, description="SMTP login, if required.")
+    alert_smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    alert_email_from: str = Field("opinion-monitor@localhost", description="Sender address.")
     alert_email_to: str | None = Field(None, description="Comma-separated recipients.")
 
     # --- dashboard ---------------------------------------------------------------------
-    dashboard_port: int = 8501
-    dashboard_address: str = "127.0.0.1"
-    dashboard_password_hash: SecretStr | None = None
-    dashboard_auth_header: str | None = None
+    dashboard_port: int = Field(8501, description="Dashboard HTTP port.")
+    dashboard_address: str = Field(
+        "127.0.0.1", description="Dashboard bind address; anything but localhost requires a login."
+    )
+    dashboard_password_hash: SecretStr | None = Field(
+        None, description="Login password hash (`opinion dashboard hash-password`)."
+    )
+    dashboard_auth_header: str | None = Field(
+        None, description="Trust this header's user from an auth proxy instead of a login."
+    )
 
     # ------------------------------------------------------------------------------------
     @property
