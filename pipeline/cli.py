@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.stack.cli",
     "pipeline.worker.cli",
     "pipeline.watches.cli",
+    "pipeline.demo",
 )
 
 app = typer.Typer(

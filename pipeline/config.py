@@ -297,6 +297,20 @@ class Settings(BaseSettings):
     def topic(self, role: TopicRole) -> str:
         return self.topics()[role].name
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``OPINION_*`` variables, to configure a child process alike."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple | list | dict):
+                value = json.dumps(value)
+            env[f"OPINION_{name.upper()}"] = str(value)
+        return env
+
     def _stack_value(self, key: str) -> str | None:
         try:
             return json.loads(self.stack_file.read_text()).get(key)
