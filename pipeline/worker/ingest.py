@@ -43,15 +43,17 @@ def prepare(
     cleaned = clean_text(post.text)
     if not cleaned:
         raise InvalidMessage("normalise", "text has no visible characters after cleaning")
-    text = mask_personal_data(cleaned)
-    title = mask_personal_data(clean_text(post.title)) if post.title else None
+    clean_title = clean_text(post.title) if post.title else None
     lang = (post.lang or "").strip().lower()[:8] or detect_language(cleaned)
+    # Watches match the unmasked text (a handle like @AcmeAir names the brand); only the
+    # masked text leaves this function.
+    watch_ids = watches.match(cleaned, lang=lang, source=post.source, title=clean_title)
     return PreparedPost(
         post=post,
-        text=text,
-        title=title,
+        text=mask_personal_data(cleaned),
+        title=mask_personal_data(clean_title) if clean_title else None,
         lang=lang,
         fingerprint=repost_fingerprint(cleaned),
-        watch_ids=watches.match(text, lang=lang, source=post.source, title=title),
+        watch_ids=watch_ids,
         author_hash=author_hash(post.author, salt),
     )

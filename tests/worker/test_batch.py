@@ -103,3 +103,10 @@ def test_hostile_payloads_never_raise(bad: bytes) -> None:
     processor, _ = make_processor()
     result = run(processor, [RawMessage(value=bad, topic="in")])
     assert len(result.dead) == 1 and result.dead[0].original() == bad
+
+
+def test_watches_match_handles_before_masking() -> None:
+    processor, _ = make_processor()
+    result = run(processor, [post(1, "@Acme you lost my bag")])
+    assert result.scored[0].watch_ids == ["acme"]
+    assert result.scored[0].text == "@user you lost my bag"
