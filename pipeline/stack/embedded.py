@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,20 +116,26 @@ def _await(process: ManagedProcess, timeout_s: float) -> None:
 
 
 def _start_redis(settings: Settings, port: int) -> ManagedProcess:
+    """Valkey/Redis with AOF on; options (password included) in a 0600 config file, so no
+    secret appears in the process list or in stack.json."""
     data_dir = (settings.state_dir / "redis").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(redis_binary()),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "no",
-    ]  # fmt: skip
+    conf = data_dir / "redis.conf"
+    lines = [
+        "bind 127.0.0.1",
+        f"port {port}",
+        f'dir "{data_dir}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        "daemonize no",
+    ]
     if settings.redis_password is not None:
-        cmd += ["--requirepass", settings.redis_password.get_secret_value()]
+        lines.append(f'requirepass "{settings.redis_password.get_secret_value()}"')
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    cmd = [str(redis_binary()), str(conf)]
     return start_detached("redis", cmd, log_dir=settings.state_dir / "logs", port=port)
 
 

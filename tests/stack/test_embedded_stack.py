@@ -75,3 +75,20 @@ def test_cli_status_json(tmp_path: Path) -> None:
     finally:
         down = subprocess.run([*cli, "down"], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 0 and "kafka" in down.stdout
+
+
+def test_redis_password_is_required_and_used(tmp_path: Path) -> None:
+    import redis
+
+    from pipeline.redis_io import redis_client
+
+    settings = _settings(tmp_path, redis_password="s3cret-pw")
+    state = stack_up(settings)
+    try:
+        live = settings.model_copy(update={"redis_url": state.redis_url})
+        assert redis_client(live).ping()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis.from_url(state.redis_url).ping()
+        assert "s3cret-pw" not in (tmp_path / "stack.json").read_text()
+    finally:
+        stack_down(settings)
