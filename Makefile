@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test test-fast lint format bench clean
+.PHONY: venv demo test test-fast lint format bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ venv: $(STAMP)  ## Create .venv and install the project with its pinned dependen
 demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it all).
 	$(VENV)/bin/opinion demo
 
-test: venv  ## Lint, then every test (integration tests start a real broker and Redis).
+browser:  ## Debian's chromium for the dashboard's browser tests (skipped when unavailable).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: browser tests will be skipped"
+
+test: venv browser  ## Lint, then every test (integration tests start a real broker and Redis).
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 

@@ -167,38 +167,37 @@ class Settings(BaseSettings):
     # without the `detector_` prefix; see docs/alerting.md).
     detector_enabled: bool = Field(True, description="Run the spike detector on watches.")
     detector_window_buckets: int = Field(
-        1, ge=1, description="Buckets in the short window compared with the baseline."
+        10, ge=1, description="Most buckets the short window spans to reach min_volume posts."
     )
     detector_lookback_buckets: int = Field(
-        60, ge=5, description="Calm buckets in the trailing baseline (median/MAD)."
+        120, ge=5, description="Calm non-empty buckets in the trailing baseline."
     )
     detector_min_history: int = Field(
         10, ge=3, description="Calm buckets needed before the detector can fire."
     )
     detector_min_volume: int = Field(
-        10, ge=0, description="Posts a short window needs to count as a bad bucket."
+        20, ge=0, description="Posts the short window needs before it is judged."
     )
     detector_z_threshold: float = Field(
-        3.0, gt=0, description="Robust z of the negative share that makes a bucket bad."
+        3.0, gt=0, description="z of the negative share (vs baseline) that makes a bucket bad."
     )
     detector_min_delta: float = Field(
         0.15, ge=0, le=1, description="And the share must exceed the baseline by this much."
     )
     detector_min_sigma: float = Field(
-        0.02, gt=0, description="Floor of the baseline spread (share units)."
+        0.02, gt=0, description="Floor of the share's spread (share units)."
     )
     detector_volume_ratio: float = Field(
-        3.0, ge=1, description="Negative volume this many times its baseline is also bad..."
+        3.0, ge=1, description="Negatives this many times their usual rate raise the severity."
     )
-    detector_volume_z: float = Field(
-        5.0, gt=0, description="...when also this many robust sigmas above its baseline."
+    detector_fire_after: int = Field(
+        2, ge=1, description="Bad buckets (no calm one in between) that fire an alert."
     )
-    detector_fire_after: int = Field(2, ge=1, description="Consecutive bad buckets to fire.")
     detector_resolve_after: int = Field(
         3, ge=1, description="Consecutive calm buckets to resolve a firing watch."
     )
     detector_cooldown_buckets: int = Field(
-        15, ge=0, description="Buckets after a resolution during which no new alert opens."
+        60, ge=0, description="Buckets after a resolution during which no new alert opens."
     )
     detector_baseline_days: int = Field(
         7, ge=0, description="Previous days kept for the same-hour (seasonal) baseline."

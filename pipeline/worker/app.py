@@ -106,6 +106,8 @@ def create_app(
     (default: the scored and dead-letter topics)."""
     model, metrics = processor.model, processor.metrics
     metrics.model_version = model.version
+    datadir = settings.state_dir / "faust" / str(settings.worker_web_port)
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in settings.resolved_kafka_bootstrap().split(",")],
@@ -123,7 +125,7 @@ def create_app(
         topic_partitions=settings.input_partitions,
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
-        datadir=str(settings.state_dir / "faust" / str(settings.worker_web_port)),
+        datadir=str(datadir),
     )
     inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
     scored = app.topic(settings.topic("scored"), value_type=bytes)

@@ -51,7 +51,6 @@ def seed_watches(settings: Settings) -> None:
 def build_app(settings: Settings) -> faust.App:
     """The worker app wired to the Redis aggregate store."""
     from pipeline.aggregation.store import AsyncAggregateStore
-
     from pipeline.redis_io import async_redis_client
     from pipeline.worker.app import build_processor, create_app
 

@@ -1,0 +1,304 @@
+"""Every Redis, Kafka and model-registry access of the dashboard, cached; pages call only this.
+
+Clients come from ``pipeline.config.Settings`` (``OPINION_*`` env) and are cached per settings
+with ``st.cache_resource``; reads are cached a few seconds with ``st.cache_data`` (writes
+clear what they change). The dashboard never reads Kafka: it only publishes labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import redis
+import streamlit as st
+from kafka import KafkaProducer
+
+from dashboard.labelqueue import QueueItem, build_queue
+from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.store import AlertStore
+from pipeline.config import Settings
+from pipeline.kafka_io import producer
+from pipeline.model import BUNDLED_EN, resolve_model_dir
+from pipeline.model.card import ModelCard
+from pipeline.model.registry import ModelRegistry
+from pipeline.redis_io import redis_client
+from pipeline.schemas import Alert, AlertState, Label, ScoredPost
+from pipeline.watches.model import Watch
+from pipeline.watches.store import WatchStore
+
+TTL_S = 5
+MODEL_TTL_S = 30
+LABELED_KEY = "opinion:dashboard:labeled"
+"""Set of post ids already labeled (the queue hides them)."""
+LABELS_BY_USER_KEY = "opinion:dashboard:labels:by_user"
+"""Hash: analyst -> labels submitted."""
+QUEUE_POSTS_PER_WATCH = 100
+ALERT_SCAN = 500
+ALL_STATES: tuple[AlertState, ...] = ("firing", "acknowledged", "resolved")
+
+
+def _settings_key(settings: Settings) -> str:
+    return json.dumps(settings.to_env(), sort_keys=True)
+
+
+HASH_FUNCS: dict[Any, Any] = {Settings: _settings_key}
+
+
+def settings() -> Settings:
+    """The dashboard's settings, read from the environment (and ``.env``) on each run."""
+    return Settings()
+
+
+# --- clients ------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, hash_funcs=HASH_FUNCS)
+def _redis(s: Settings) -> redis.Redis:
+    return redis_client(s)
+
+
+@st.cache_resource(show_spinner=False, hash_funcs=HASH_FUNCS)
+def _producer(s: Settings) -> KafkaProducer:
+    return producer(s, linger_ms=0, retries=3)
+
+
+def _aggregates(s: Settings) -> AggregateStore:
+    return AggregateStore(_redis(s), s)
+
+
+def _alerts(s: Settings) -> AlertStore:
+    return AlertStore(_redis(s), s)
+
+
+# --- watches ------------------------------------------------------------------------------
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def watches(s: Settings) -> list[Watch]:
+    """Every watch, by id."""
+    return WatchStore(_redis(s)).all()
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def watch_ids_with_data(s: Settings) -> list[str]:
+    """Watches that have counted posts."""
+    return _aggregates(s).watch_ids()
+
+
+def save_watch(s: Settings, watch: Watch) -> None:
+    """Create or replace a watch (workers pick it up on their next reload)."""
+    WatchStore(_redis(s)).put(watch)
+    watches.clear()
+
+
+def set_watch_enabled(s: Settings, watch_id: str, enabled: bool) -> Watch | None:
+    store = WatchStore(_redis(s))
+    watch = store.get(watch_id)
+    if watch is None:
+        return None
+    updated = watch.model_copy(update={"enabled": enabled})
+    store.put(updated)
+    watches.clear()
+    return updated
+
+
+# --- aggregates ---------------------------------------------------------------------------
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def latest_event_time(s: Settings, watch_id: str | None = None) -> datetime | None:
+    """Event time of the newest counted post (``None``: nothing counted yet)."""
+    seen = _aggregates(s).seen_range(watch_id)
+    return seen[1] if seen else None
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def series_frame(
+    s: Settings,
+    watch_ids: tuple[str, ...],
+    since: datetime,
+    until: datetime,
+    granularity_s: int,
+    by_source: bool = False,
+) -> pd.DataFrame:
+    """Long table of buckets: time, watch, source, series, volume, negative, negative_share."""
+    store = _aggregates(s)
+    rows: list[dict[str, Any]] = []
+    sources: tuple[str | None, ...] = ("social", "news") if by_source else (None,)
+    for watch_id in watch_ids:
+        for source in sources:
+            for b in store.series(watch_id, since, until, granularity_s, source=source):
+                rows.append(
+                    {
+                        "time": b.start,
+                        "watch": watch_id,
+                        "source": source or "all",
+                        "series": f"{watch_id} · {source}" if source else watch_id,
+                        "volume": b.volume,
+                        "negative": b.negative,
+                        "negative_share": b.negative_share,
+                    }
+                )
+    columns = ["time", "watch", "source", "series", "volume", "negative", "negative_share"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def totals(s: Settings, watch_id: str | None, since: datetime, until: datetime) -> dict[str, Any]:
+    """Summed counts of a watch (``None``: overall) in ``[since, until)``."""
+    return _aggregates(s).totals(watch_id, since, until)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def recent_posts(
+    s: Settings,
+    watch_id: str | None,
+    limit: int = 50,
+    label: str | None = None,
+    source: str | None = None,
+    lang: str | None = None,
+) -> list[ScoredPost]:
+    """Newest-first masked posts kept for drill-down (``None``: all watches)."""
+    return _aggregates(s).recent_posts(watch_id, limit, label=label, source=source, lang=lang)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def top_terms(
+    s: Settings, watch_id: str | None, since: datetime, until: datetime, n: int = 10
+) -> list[tuple[str, int]]:
+    return _aggregates(s).top_terms(watch_id, since, until, n)
+
+
+# --- alerts -------------------------------------------------------------------------------
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def alerts(
+    s: Settings, states: tuple[AlertState, ...] = ALL_STATES, limit: int = 100
+) -> list[Alert]:
+    """Newest-first alerts in any of ``states``."""
+    wanted = set(states)
+    out = [a for a in _alerts(s).list(limit=ALERT_SCAN) if a.state in wanted]
+    return out[:limit]
+
+
+def alert_periods(
+    s: Settings, watch_ids: Iterable[str], since: datetime, until: datetime
+) -> pd.DataFrame:
+    """Alert periods overlapping the range (open ones extend to ``until``), for shading."""
+    wanted = set(watch_ids)
+    rows = []
+    for a in alerts(s, ALL_STATES, ALERT_SCAN):
+        end = a.resolved_at or until
+        start = min(a.window_start, a.created_at)
+        if a.watch_id in wanted and start < until and end > since:
+            rows.append(
+                {
+                    "start": max(start, since),
+                    "end": min(end, until),
+                    "watch": a.watch_id,
+                    "severity": a.severity,
+                    "state": a.state,
+                }
+            )
+    return pd.DataFrame(rows, columns=["start", "end", "watch", "severity", "state"])
+
+
+def acknowledge_alert(s: Settings, alert_id: str, user: str) -> Alert | None:
+    """Acknowledge; ``None`` when it was already acknowledged or resolved."""
+    try:
+        return _alerts(s).ack(alert_id, by=user)
+    finally:
+        alerts.clear()
+
+
+def resolve_alert(s: Settings, alert_id: str, user: str) -> Alert | None:
+    """Resolve; ``None`` when it already was."""
+    try:
+        return _alerts(s).resolve(alert_id, by=user)
+    finally:
+        alerts.clear()
+
+
+# --- labeling -----------------------------------------------------------------------------
+def labeled_ids(s: Settings) -> set[str]:
+    return {m.decode() for m in _redis(s).smembers(LABELED_KEY)}
+
+
+def label_progress(s: Settings, user: str) -> tuple[int, int]:
+    """(labels by ``user``, labels by everyone) so far."""
+    r = _redis(s)
+    mine = r.hget(LABELS_BY_USER_KEY, user)
+    return int(mine or 0), int(r.scard(LABELED_KEY))
+
+
+def label_queue(
+    s: Settings, *, threshold: float, skipped: set[str], limit: int = 200
+) -> list[QueueItem]:
+    """Posts worth labeling (see ``dashboard.labelqueue``), minus labeled and skipped ones."""
+    posts: dict[str, ScoredPost] = {}
+    for watch_id in (None, *watch_ids_with_data(s)):
+        size = s.recent_posts_per_watch if watch_id is None else QUEUE_POSTS_PER_WATCH
+        for post in recent_posts(s, watch_id, size):
+            posts.setdefault(post.id, post)
+    return build_queue(
+        posts.values(),
+        alerts(s, ("firing", "acknowledged"), ALERT_SCAN),
+        exclude=labeled_ids(s) | skipped,
+        threshold=threshold,
+        limit=limit,
+    )
+
+
+def publish_label(s: Settings, label: Label, timeout_s: float = 10.0) -> None:
+    """Send ``label`` to the labels topic (waits for the ack), then remember the post id."""
+    future = _producer(s).send(
+        s.topic("labels"), key=label.post_id.encode(), value=label.to_bytes()
+    )
+    future.get(timeout=timeout_s)
+    pipe = _redis(s).pipeline(transaction=False)
+    pipe.sadd(LABELED_KEY, label.post_id)
+    pipe.hincrby(LABELS_BY_USER_KEY, label.labeled_by, 1)
+    pipe.execute()
+
+
+# --- model --------------------------------------------------------------------------------
+def _card(path: Any) -> dict[str, Any] | None:
+    try:
+        card = ModelCard.load(path)
+    except (OSError, ValueError):
+        return None
+    return card.model_dump() if card else None
+
+
+@st.cache_data(ttl=MODEL_TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def model_overview(s: Settings) -> dict[str, Any]:
+    """The model in use (and where it comes from), registry versions and the last retrain."""
+    registry = ModelRegistry(s.registry_dir)
+    current = registry.current_version()
+    in_use = resolve_model_dir(s)
+    if s.model_dir is not None:
+        origin = "OPINION_MODEL_DIR"
+    elif current is not None:
+        origin = "registry"
+    else:
+        origin = "bundled" if in_use == BUNDLED_EN else "checkpoint"
+    versions = []
+    for version in registry.versions():
+        card = _card(registry.path(version)) or {}
+        versions.append(
+            {
+                "version": version,
+                "current": version == current,
+                "created_at": card.get("created_at"),
+                "base_model": card.get("base_model"),
+                "metrics": card.get("metrics") or {},
+            }
+        )
+    retrained = [v["created_at"] for v in versions if v["created_at"]]
+    return {
+        "origin": origin,
+        "path": str(in_use),
+        "card": _card(in_use),
+        "registry_dir": str(s.registry_dir),
+        "current": current,
+        "previous": registry.previous(),
+        "versions": versions,
+        "last_retrain": max(retrained) if retrained else None,
+    }

@@ -1,0 +1,115 @@
+"""The Redis key scheme of aggregation, detection and alerting (one place; see docs/alerting.md).
+
+Every key of one watch carries the hash tag ``{w:<watch_id>}`` and every overall key ``{all}``,
+so all keys one event update touches in a group live in one Redis Cluster slot and the Lua
+script may update them atomically.
+
+Bucket counters are hashes, one per (scope, granularity, dimension, day-partition); a field is
+``<bucket_start_epoch>:<metric>`` with metric ``v`` volume, ``n`` negative, ``u`` neutral,
+``p`` positive, ``s`` sum of negativity in millionths (an integer, so sums are exact and
+independent of event order).
+"""
+
+from __future__ import annotations
+
+import re
+
+ROOT = "opinion"
+AGG = f"{ROOT}:agg"
+FIRST_SEEN = f"{AGG}:first_seen"
+"""Sorted set: member = watch id (or ``*`` for overall), score = earliest event time seen."""
+LAST_SEEN = f"{AGG}:last_seen"
+"""Sorted set: member = watch id (or ``*`` for overall), score = latest event time seen."""
+OVERALL_MEMBER = "*"
+
+METRICS = ("v", "n", "u", "p", "s")
+"""Field suffixes: volume, negative, neutral, positive, negativity sum (millionths)."""
+LABEL_METRIC = {"negative": "n", "neutral": "u", "positive": "p"}
+NEGSUM_SCALE = 1_000_000
+
+ALERT_INDEX = f"{ROOT}:alerts:index"
+"""Sorted set: alert id by creation time."""
+ALERT_RETRY = f"{ROOT}:alerts:retry"
+"""List of parked deliveries (JSON) that failed after retries; re-sent later."""
+
+_UNSAFE = re.compile(r"[^a-z0-9_-]")
+
+
+def tag(watch_id: str | None) -> str:
+    """The hash tag of a scope: ``{w:<id>}`` for a watch, ``{all}`` for overall."""
+    return "{all}" if watch_id is None else "{w:" + watch_id + "}"
+
+
+def scope(watch_id: str | None) -> str:
+    """Common prefix of a scope's aggregation keys."""
+    return f"{AGG}:{tag(watch_id)}"
+
+
+def norm_lang(lang: str | None) -> str:
+    """Language code as used in keys: lowercase, ``[a-z0-9_-]``, ``und`` when unknown."""
+    value = _UNSAFE.sub("", (lang or "").strip().lower())[:16]
+    return value or "und"
+
+
+def dim(source: str | None = None, lang: str | None = None) -> str:
+    """Dimension name: ``all``, ``s:<source>``, ``l:<lang>`` or ``s:<source>|l:<lang>``."""
+    parts = []
+    if source:
+        parts.append(f"s:{source}")
+    if lang:
+        parts.append(f"l:{norm_lang(lang)}")
+    return "|".join(parts) or "all"
+
+
+def event_dims(source: str, lang: str) -> tuple[str, ...]:
+    """Every dimension one event counts in."""
+    return (dim(), dim(source), dim(lang=lang), dim(source, lang))
+
+
+def partition_span(granularity_s: int) -> int:
+    """Width of one hash partition for a granularity: about a day, a multiple of it."""
+    return granularity_s * max(1, 86_400 // granularity_s)
+
+
+def partition(bucket_start: int, granularity_s: int) -> int:
+    """Start of the partition holding a bucket."""
+    return bucket_start - bucket_start % partition_span(granularity_s)
+
+
+def bucket_key(watch_id: str | None, granularity_s: int, dimension: str, part: int) -> str:
+    """Hash of counters for one scope/granularity/dimension/partition."""
+    return f"{scope(watch_id)}:b:{granularity_s}:{dimension}:{part}"
+
+
+def field(bucket_start: int, metric: str) -> str:
+    return f"{bucket_start}:{metric}"
+
+
+def marker_key(watch_id: str | None, event_id: str) -> str:
+    """Idempotency marker: exists once the event was counted in this scope."""
+    return f"{scope(watch_id)}:seen:{event_id}"
+
+
+def terms_key(watch_id: str | None, bucket_start: int) -> str:
+    """Sorted set of explanation terms of negative posts in one base bucket."""
+    return f"{scope(watch_id)}:terms:{bucket_start}"
+
+
+def recent_key(watch_id: str | None) -> str:
+    """Capped list of recent scored posts (JSON, newest first)."""
+    return f"{scope(watch_id)}:recent"
+
+
+def detector_state_key(watch_id: str) -> str:
+    """JSON state of the live spike detector of a watch."""
+    return f"{ROOT}:det:{tag(watch_id)}:state"
+
+
+def detector_lock_key(watch_id: str) -> str:
+    """Short lock held while one worker evaluates a watch."""
+    return f"{ROOT}:det:{tag(watch_id)}:lock"
+
+
+def alert_key(alert_id: str) -> str:
+    """Hash holding one alert (``json``, ``state``, ``watch_id``)."""
+    return f"{ROOT}:alert:{alert_id}"

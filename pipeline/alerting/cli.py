@@ -1,0 +1,267 @@
+"""``opinion detect``, ``opinion stats`` and ``opinion alerts list|ack|resolve``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pipeline.config import Settings, get_settings
+from pipeline.schemas import Alert
+
+log = logging.getLogger(__name__)
+alerts_app = typer.Typer(help="List, acknowledge and resolve alerts.", no_args_is_help=True)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--param needs KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def detect(
+    csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="Input CSV."),
+    time_col: str = typer.Option(..., "--time-col", help="Timestamps (ISO 8601 or epoch s)."),
+    value_col: str = typer.Option(..., "--value-col", help="Negative share 0..1 (or count)."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: input rows + score, state."),
+    volume_col: str | None = typer.Option(None, "--volume-col", help="Posts per row."),
+    bucket_s: int | None = typer.Option(
+        None, "--bucket-s", min=1, help="Bucket width (default: bucket_s, or the row spacing)."
+    ),
+    value_kind: str = typer.Option(
+        "auto", "--value-kind", help="share | count | auto (count when any value > 1)."
+    ),
+    param: list[str] = typer.Option(
+        [], "--param", help="Detector override KEY=VALUE, e.g. --param min_volume=5."
+    ),
+) -> None:
+    """Run the spike detector offline over a series (no Redis or Kafka needed)."""
+    import pandas as pd
+    from pydantic import ValidationError
+
+    from pipeline.detection.detector import DetectorParams
+    from pipeline.detection.series import label_rows
+
+    settings = get_settings()
+    if value_kind not in ("auto", "share", "count"):
+        raise typer.BadParameter("--value-kind must be share, count or auto")
+    try:
+        params = DetectorParams.for_watch(
+            DetectorParams.from_settings(settings), _parse_params(param)
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    frame = pd.read_csv(csv)
+    try:
+        labeled, width = label_rows(
+            frame,
+            time_col,
+            value_col,
+            volume_col,
+            params=params,
+            bucket_s=bucket_s,
+            default_bucket_s=settings.bucket_s,
+            value_kind=value_kind,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    labeled.to_csv(out, index=False)
+    firing = int((labeled["state"] == "firing").sum())
+    typer.echo(f"wrote {len(labeled)} rows to {out} ({width}s buckets, {firing} rows firing)")
+
+
+def _stats_shape(totals: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: totals[k]
+        for k in ("volume", "negative", "neutral", "positive", "negative_share", "mean_negativity")
+    }
+
+
+def stats(
+    watch: str | None = typer.Option(None, "--watch", help="Only this watch (id or name)."),
+    since: str | None = typer.Option(None, "--since", help="ISO time (default: retained)."),
+    until: str | None = typer.Option(None, "--until", help="ISO time (default: latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Counts per label, volume and negative share from Redis, per watch and overall."""
+    from pipeline.aggregation.store import AggregateStore
+
+    settings = get_settings()
+    client = _redis(settings)
+    store = AggregateStore(client, settings)
+    ids = store.watch_ids()
+    if watch is not None:
+        ids = [w for w in ids if w == watch] or _watch_ids_by_name(client, watch)
+        if not ids:
+            typer.secho(f"error: no data for watch {watch!r}", fg="red", err=True)
+            raise typer.Exit(1)
+    seen = store.seen_range(None)
+    end = _parse_time(until) or (seen[1] + timedelta(seconds=1) if seen else datetime.now(UTC))
+    start = _parse_time(since) or max(
+        seen[0] if seen else end, end - timedelta(seconds=settings.retention_s)
+    )
+    report = {
+        "since": start.isoformat(),
+        "until": end.isoformat(),
+        "overall": _stats_shape(store.totals(None, start, end)),
+        "watches": {w: _stats_shape(store.totals(w, start, end)) for w in ids},
+    }
+    client.close()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"{report['since']} .. {report['until']}")
+    rows = [("(overall)", report["overall"]), *report["watches"].items()]
+    typer.echo(f"{'watch':24} {'volume':>8} {'neg':>7} {'neu':>7} {'pos':>7} {'neg%':>6}")
+    for name, t in rows:
+        typer.echo(
+            f"{name:24} {t['volume']:8d} {t['negative']:7d} {t['neutral']:7d} "
+            f"{t['positive']:7d} {t['negative_share']:6.1%}"
+        )
+
+
+def _watch_ids_by_name(client: Any, name: str) -> list[str]:
+    from pipeline.watches.store import WATCHES_KEY
+
+    out = []
+    for watch_id, raw in client.hgetall(WATCHES_KEY).items():
+        try:
+            if json.loads(raw).get("name") == name:
+                out.append(watch_id.decode())
+        except ValueError:
+            continue
+    return out
+
+
+def _redis(settings: Settings) -> Any:
+    """A client that answered PING, or exit 2 with what to do."""
+    import redis
+
+    from pipeline.redis_io import redis_client
+
+    client = redis_client(settings)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        typer.secho(
+            f"error: Redis at {settings.resolved_redis_url()} does not answer ({exc}); "
+            "start it with `opinion stack up` or set OPINION_REDIS_URL.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    return client
+
+
+def _alert_store(settings: Settings) -> Any:
+    from pipeline.alerting.store import AlertStore
+
+    return AlertStore(_redis(settings), settings)
+
+
+def _publish(settings: Settings, alert: Alert, event: str) -> None:
+    """Best effort: tell Kafka consumers about the update (the Redis stream already has it)."""
+    from pipeline.alerting.channels import KafkaChannel
+
+    channel = KafkaChannel(settings.model_copy(update={"alert_timeout_s": 3.0}))
+    try:
+        channel.send(alert, event)
+    except Exception as exc:
+        typer.secho(f"warning: not published to Kafka ({exc})", fg="yellow", err=True)
+    finally:
+        try:
+            channel.close()
+        except Exception as exc:
+            log.debug("closing producer: %s", exc)
+
+
+@alerts_app.command("list")
+def list_alerts(
+    state: str | None = typer.Option(None, help="firing | acknowledged | resolved"),
+    watch: str | None = typer.Option(None, help="Only this watch id."),
+    limit: int = typer.Option(20, min=1),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Newest alerts first."""
+    if state not in (None, "firing", "acknowledged", "resolved"):
+        raise typer.BadParameter("--state must be firing, acknowledged or resolved")
+    found = _alert_store(get_settings()).list(state, watch, limit)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps([json.loads(a.model_dump_json()) for a in found], indent=2))
+        return
+    for a in found:
+        typer.echo(
+            f"{a.id:40} {a.state:12} {a.severity:8} {a.negative_share:5.0%} "
+            f"(base {a.baseline_share:4.0%}) vol {a.volume:<6} {a.window_start:%Y-%m-%d %H:%M}"
+        )
+    if not found:
+        typer.echo("no alerts")
+
+
+def _change(alert_id: str, by: str | None, action: str, kafka: bool) -> None:
+    from pipeline.alerting.store import AlertNotFound
+
+    settings = get_settings()
+    store = _alert_store(settings)
+    who = by or getpass.getuser()
+    try:
+        updated = store.ack(alert_id, who) if action == "ack" else store.resolve(alert_id, who)
+    except AlertNotFound as exc:
+        typer.secho(f"error: no alert {alert_id!r}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if updated is None:
+        current = store.get(alert_id)
+        typer.echo(f"{alert_id}: unchanged (already {current.state if current else '?'})")
+        return
+    if kafka:
+        _publish(settings, updated, "acknowledged" if action == "ack" else "resolved")
+    typer.echo(f"{alert_id}: {updated.state} by {who}")
+
+
+@alerts_app.command("ack")
+def ack(
+    alert_id: str = typer.Argument(..., metavar="ID"),
+    by: str | None = typer.Option(None, "--by", help="Analyst name (default: $USER)."),
+    kafka: bool = typer.Option(True, "--kafka/--no-kafka", help="Publish the update."),
+) -> None:
+    """Acknowledge a firing alert."""
+    _change(alert_id, by, "ack", kafka)
+
+
+@alerts_app.command("resolve")
+def resolve(
+    alert_id: str = typer.Argument(..., metavar="ID"),
+    by: str | None = typer.Option(None, "--by", help="Analyst name (default: $USER)."),
+    kafka: bool = typer.Option(True, "--kafka/--no-kafka", help="Publish the update."),
+) -> None:
+    """Resolve an alert."""
+    _change(alert_id, by, "resolve", kafka)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(detect)
+    app.command("stats")(stats)
+    app.add_typer(alerts_app, name="alerts")

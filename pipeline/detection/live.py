@@ -1,0 +1,233 @@
+"""Live spike detection on event time: evaluate closed buckets, open and resolve alerts.
+
+``LiveDetector.evaluate(watermark)`` runs, for every watch with data, the detector over the
+buckets that closed before ``watermark`` and were not evaluated yet. Detector state lives in
+Redis (``opinion:det:{w:<id>}:state``), guarded by a per-watch lock, and alert ids are
+deterministic (watch + incident start) and created with HSETNX, so restarts and concurrent
+workers never open two alerts for one incident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from pipeline.aggregation import keys
+from pipeline.aggregation.bucket import epoch, from_epoch
+from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.store import AlertStore
+from pipeline.config import Settings
+from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
+from pipeline.schemas import Alert, Severity
+from pipeline.watches.store import WATCHES_KEY
+
+log = logging.getLogger(__name__)
+LOCK_MS = 30_000
+CHUNK_BUCKETS = 1440
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+
+
+def severity_for(
+    negative_share: float, baseline_share: float, negative_ratio: float = 0.0, ratio: float = 3.0
+) -> Severity:
+    """By how far the share rose above its baseline (+0.2 medium, +0.3 high, +0.45
+    critical), one level higher when negatives run at ``ratio`` times their usual rate."""
+    delta = negative_share - baseline_share
+    level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
+    if negative_ratio >= ratio:
+        level += 1
+    return SEVERITIES[min(level, len(SEVERITIES) - 1)]
+
+
+def alert_id_for(watch_id: str, incident_start: datetime) -> str:
+    """Deterministic: one id per (watch, incident start)."""
+    return f"{watch_id}-{incident_start:%Y%m%dT%H%M%SZ}"
+
+
+class LiveDetector:
+    """Evaluates closed buckets of every watch; returns alerts opened and resolved."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: AggregateStore,
+        client: redis.Redis,
+        alerts: AlertStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.redis = client
+        self.alerts = alerts or AlertStore(client, settings)
+        self.defaults = DetectorParams.from_settings(settings)
+        self.bucket_s = settings.bucket_s
+        self._next: dict[str, int] = {}  # cache: first bucket not evaluated, per watch
+        self._release = client.register_script(_RELEASE)
+
+    def watermark_from(self, max_created_at: datetime) -> datetime:
+        """The watermark for the latest event time seen, minus the allowed lateness."""
+        return max_created_at - timedelta(seconds=self.settings.detector_lateness_s)
+
+    def evaluate(self, watermark: datetime) -> list[Alert]:
+        """Judge buckets ending at or before ``watermark`` (event time; lateness already
+        subtracted, see ``watermark_from``). Returns newly opened and resolved alerts."""
+        wm = epoch(watermark)
+        closed_end = wm - wm % self.bucket_s
+        pending = [w for w in self.store.watch_ids() if self._next.get(w, -1) < closed_end]
+        if not pending:
+            return []
+        configs = self._watch_configs(pending)
+        out: list[Alert] = []
+        for watch_id in pending:
+            try:
+                out += self._evaluate_watch(watch_id, closed_end, configs.get(watch_id, {}))
+            except Exception:
+                log.exception("spike detection failed for watch %s", watch_id)
+        return out
+
+    def _watch_configs(self, watch_ids: list[str]) -> dict[str, dict[str, Any]]:
+        raws = self.redis.hmget(WATCHES_KEY, watch_ids)
+        out = {}
+        for watch_id, raw in zip(watch_ids, raws, strict=True):
+            try:
+                out[watch_id] = json.loads(raw) if raw else {}
+            except ValueError:
+                out[watch_id] = {}
+        return out
+
+    def params_for(self, watch_id: str, config: dict[str, Any]) -> DetectorParams:
+        """Defaults plus the watch's ``detector`` overrides (bad overrides are ignored)."""
+        overrides = dict(config.get("detector") or {})
+        if config.get("enabled") is False:
+            overrides["enabled"] = False
+        try:
+            return DetectorParams.for_watch(self.defaults, overrides)
+        except ValidationError as exc:
+            log.warning("watch %s: invalid detector overrides ignored: %s", watch_id, exc)
+            return self.defaults
+
+    def _evaluate_watch(
+        self, watch_id: str, closed_end: int, config: dict[str, Any]
+    ) -> list[Alert]:
+        lock = keys.detector_lock_key(watch_id)
+        token = uuid.uuid4().hex
+        if not self.redis.set(lock, token, nx=True, px=LOCK_MS):
+            return []  # another worker is on it
+        try:
+            return self._judge(watch_id, closed_end, config, lock)
+        finally:
+            self._release(keys=[lock], args=[token])
+
+    def _load_state(self, watch_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(keys.detector_state_key(watch_id))
+        if raw:
+            return json.loads(raw)
+        seen = self.store.seen_range(watch_id)
+        if seen is None:
+            return None
+        start = epoch(seen[0])
+        return {"next": start - start % self.bucket_s, "alert_id": None, "detector": {}}
+
+    def _judge(
+        self, watch_id: str, closed_end: int, config: dict[str, Any], lock: str
+    ) -> list[Alert]:
+        """Run the watch's detector over its closed, not yet judged buckets (lock held)."""
+        state = self._load_state(watch_id)
+        if state is None:
+            return []
+        nxt = max(state["next"], closed_end - self.settings.retention_s)
+        if nxt >= closed_end:
+            self._next[watch_id] = nxt
+            return []
+        params = self.params_for(watch_id, config)
+        detector = SpikeDetector(params, bucket_s=self.bucket_s, state=state["detector"])
+        alert_id = state.get("alert_id")
+        out: list[Alert] = []
+        recent = params.window_buckets * self.bucket_s if detector.last_start else 0
+        while nxt < closed_end:
+            end = min(closed_end, nxt + CHUNK_BUCKETS * self.bucket_s)
+            series = self.store.series(
+                watch_id, from_epoch(nxt - recent), from_epoch(end), self.bucket_s
+            )
+            if recent:  # counts of judged buckets, corrected by late posts
+                detector.refresh(b for b in series if epoch(b.start) < nxt)
+                recent = 0
+            for bucket in (b for b in series if epoch(b.start) >= nxt):
+                result = detector.update(bucket)
+                if result.event == "fired":
+                    alert, created = self._open(watch_id, config, result, params)
+                    alert_id = alert.id
+                    if created:
+                        out.append(alert)
+                elif result.event == "resolved" and alert_id:
+                    at = result.start + timedelta(seconds=self.bucket_s)
+                    updated = self.alerts.resolve(alert_id, by="detector", at=at)
+                    if updated is not None:
+                        out.append(updated)
+                    alert_id = None
+            nxt = end
+            self.redis.pexpire(lock, LOCK_MS)
+        new_state = {"next": nxt, "alert_id": alert_id, "detector": detector.to_state()}
+        self.redis.set(
+            keys.detector_state_key(watch_id),
+            json.dumps(new_state),
+            ex=self.settings.retention_s + 86_400,
+        )
+        self._next[watch_id] = nxt
+        return out
+
+    def _open(
+        self, watch_id: str, config: dict[str, Any], result: DetectorResult, params: DetectorParams
+    ) -> tuple[Alert, bool]:
+        s = self.settings
+        start = result.incident_start or result.start
+        end = result.start + timedelta(seconds=self.bucket_s)
+        share = result.incident_share
+        terms = self.store.top_terms(watch_id, start, end, s.alert_top_terms)
+        lo, hi = epoch(start), epoch(end)
+        negatives = [
+            p
+            for p in self.store.recent_posts(watch_id, s.recent_posts_per_watch, label="negative")
+            if lo <= epoch(p.created_at) < hi
+        ]
+        negatives.sort(key=lambda p: -p.negativity)
+        alert_id = alert_id_for(watch_id, start)
+        alert = Alert(
+            id=alert_id,
+            watch_id=watch_id,
+            watch_name=str(config.get("name") or watch_id),
+            severity=severity_for(
+                share, result.baseline_share, result.negative_ratio, params.volume_ratio
+            ),
+            score=result.score,
+            window_start=start,
+            window_end=end,
+            negative_share=round(share, 4),
+            baseline_share=round(result.baseline_share, 4),
+            volume=result.incident_volume,
+            top_terms=[t for t, _ in terms],
+            sample_posts=[
+                {
+                    "id": p.id,
+                    "created_at": p.created_at.isoformat(),
+                    "source": p.source,
+                    "lang": p.lang,
+                    "text": p.text,
+                    "url": p.url,
+                    "negativity": round(p.negativity, 4),
+                }
+                for p in negatives[: s.alert_sample_posts]
+            ],
+            dashboard_url=f"{s.dashboard_url.rstrip('/')}/?watch={watch_id}&alert={alert_id}",
+        )
+        return alert, self.alerts.open(alert)

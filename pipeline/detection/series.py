@@ -1,0 +1,100 @@
+"""Offline series: resample irregular rows to buckets, run the detector, label each row."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from pipeline.aggregation.bucket import Bucket, from_epoch
+from pipeline.detection.detector import DetectorParams, SpikeDetector
+
+ValueKind = Literal["auto", "share", "count"]
+
+
+def parse_times(column: pd.Series) -> pd.Series:
+    """Epoch seconds (float; NaN when unparseable) from ISO strings or epoch numbers."""
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_numeric(column, errors="coerce").astype(float)
+    times = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
+    delta = times - pd.Timestamp(0, tz="UTC")
+    return delta.dt.total_seconds()
+
+
+def auto_bucket_s(seconds: pd.Series, default: int) -> int:
+    """``default``, or the median spacing of the timestamps when the series is sparser."""
+    distinct = np.unique(seconds.dropna().to_numpy())
+    if len(distinct) < 3:
+        return default
+    spacing = float(np.median(np.diff(distinct)))
+    return max(default, int(np.ceil(spacing)))
+
+
+def resample(
+    frame: pd.DataFrame,
+    time_col: str,
+    value_col: str,
+    volume_col: str | None = None,
+    bucket_s: int = 60,
+    value_kind: ValueKind = "auto",
+) -> tuple[list[Bucket], pd.Series]:
+    """Buckets of ``bucket_s`` from rows, and each row's bucket start (NaN for bad rows).
+
+    ``value`` is a negative share (0..1) per row (weighted by ``volume`` when given) or,
+    with ``value_kind='count'`` (``auto``: any value above 1), a count of negative posts.
+    Without a volume column each row counts once and the bucket share is the mean value.
+    """
+    for col in (time_col, value_col, volume_col):
+        if col is not None and col not in frame.columns:
+            raise ValueError(f"column {col!r} not in the input (has {list(frame.columns)})")
+    seconds = parse_times(frame[time_col])
+    values = pd.to_numeric(frame[value_col], errors="coerce")
+    valid = seconds.notna() & values.notna()
+    starts = (seconds // bucket_s * bucket_s).where(valid)
+    if volume_col is None:
+        if (values[valid] > 1).any():
+            raise ValueError("values above 1 need --volume-col (they are read as counts)")
+        volume = pd.Series(1.0, index=frame.index)
+        negative = values
+    else:
+        volume = pd.to_numeric(frame[volume_col], errors="coerce").fillna(0).clip(lower=0)
+        is_count = value_kind == "count" or (value_kind == "auto" and (values[valid] > 1).any())
+        negative = values if is_count else values * volume
+    grouped = (
+        pd.DataFrame({"start": starts, "volume": volume, "negative": negative})[valid]
+        .groupby("start", sort=True)
+        .sum()
+    )
+    buckets = [
+        Bucket(
+            start=from_epoch(int(start)),
+            volume=round(row.volume),
+            negative=round(row.negative),
+            negative_share=min(1.0, max(0.0, row.negative / row.volume)) if row.volume else 0.0,
+        )
+        for start, row in grouped.iterrows()
+    ]
+    return buckets, starts
+
+
+def label_rows(
+    frame: pd.DataFrame,
+    time_col: str,
+    value_col: str,
+    volume_col: str | None = None,
+    *,
+    params: DetectorParams | None = None,
+    bucket_s: int | None = None,
+    default_bucket_s: int = 60,
+    value_kind: ValueKind = "auto",
+) -> tuple[pd.DataFrame, int]:
+    """The input rows plus ``score`` and ``state`` of their bucket; and the bucket width."""
+    width = bucket_s or auto_bucket_s(parse_times(frame[time_col]), default_bucket_s)
+    buckets, starts = resample(frame, time_col, value_col, volume_col, width, value_kind)
+    detector = SpikeDetector(params, bucket_s=width, use_volume=volume_col is not None)
+    results = {int(b.start.timestamp()): detector.update(b) for b in buckets}
+    out = frame.copy()
+    out["score"] = [results[int(s)].score if pd.notna(s) else np.nan for s in starts]
+    out["state"] = [results[int(s)].state if pd.notna(s) else "" for s in starts]
+    return out, width

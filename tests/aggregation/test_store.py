@@ -1,0 +1,177 @@
+"""AggregateStore against the real embedded Valkey: idempotency, rollups, slots, reads."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import pytest
+from redis.cluster import key_slot
+
+from pipeline.aggregation import keys
+from pipeline.aggregation.store import AggregateStore, AsyncAggregateStore
+from pipeline.config import Settings
+from pipeline.redis_io import async_redis_client
+from tests.aggregation.factories import T0, make_post
+
+pytestmark = pytest.mark.integration
+LABELS = ("negative", "neutral", "positive")
+
+
+def _events(n: int = 600, seed: int = 1) -> list:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        at = T0 + timedelta(seconds=rng.uniform(0, 3 * 3600))  # 3 hours of event time
+        watches = rng.choice([[], ["alpha"], ["beta"], ["alpha", "beta"]])
+        out.append(
+            make_post(
+                f"e{i}",
+                at,
+                rng.choice(LABELS),  # type: ignore[arg-type]
+                watches=watches,
+                source=rng.choice(["social", "news"]),
+                lang=rng.choice(["en", "zh"]),
+                negativity=round(rng.random(), 6),
+                terms=[rng.choice(["late", "refund", "rude"])],
+            )
+        )
+    return out
+
+
+def _dump(client) -> dict:  # type: ignore[no-untyped-def]
+    """Every key's value (not TTLs)."""
+    out = {}
+    for key in sorted(client.scan_iter(count=1000)):
+        kind = client.type(key).decode()
+        if kind == "hash":
+            out[key] = client.hgetall(key)
+        elif kind == "zset":
+            out[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            out[key] = client.lrange(key, 0, -1)
+        elif kind == "string":
+            out[key] = client.get(key)
+        else:
+            out[key] = kind
+    return out
+
+
+@pytest.fixture()
+def store(redis_db, stack_settings: Settings) -> AggregateStore:  # type: ignore[no-untyped-def]
+    return AggregateStore(redis_db, stack_settings)
+
+
+def test_replaying_the_same_events_changes_nothing(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]
+    events = _events()
+    batches = [events[i : i + 64] for i in range(0, len(events), 64)]
+    assert sum(store.record_batch(b) for b in batches) == len(events)
+    before = _dump(redis_db)
+    shuffled = events[:]
+    random.Random(2).shuffle(shuffled)
+    assert sum(store.record_batch(shuffled[i : i + 50]) for i in range(0, 600, 50)) == 0
+    assert _dump(redis_db) == before
+    # a batch with in-batch duplicates counts each id once
+    dup = make_post("dup", T0, "negative", watches=["alpha"])
+    assert store.record_batch([dup, dup]) == 1
+
+
+def test_totals_overall_counts_each_event_once(store: AggregateStore) -> None:
+    events = _events()
+    store.record_batch(events)
+    since, until = T0, T0 + timedelta(hours=3)
+    overall = store.totals(None, since, until)
+    assert overall["volume"] == len(events)
+    for label in LABELS:
+        assert overall[label] == sum(e.label == label for e in events)
+    for watch in ("alpha", "beta"):
+        mine = [e for e in events if watch in e.watch_ids]
+        got = store.totals(watch, since, until)
+        assert got["volume"] == len(mine)
+        assert got["negative"] == sum(e.label == "negative" for e in mine)
+        assert got["mean_negativity"] == pytest.approx(
+            sum(e.negativity for e in mine) / len(mine), abs=1e-5
+        )
+    news_zh = [e for e in events if e.source == "news" and e.lang == "zh"]
+    assert store.totals(None, since, until, source="news", lang="zh")["volume"] == len(news_zh)
+    assert store.watch_ids() == ["alpha", "beta"]
+
+
+def test_rollups_match_the_one_minute_buckets(store: AggregateStore) -> None:
+    store.record_batch(_events())
+    since, until = T0, T0 + timedelta(hours=3)
+    minutes = store.series("alpha", since, until, 60)
+    assert len(minutes) == 180
+    for width in (300, 3600, 120):  # 120: summed from 60 s buckets on read
+        coarse = store.series("alpha", since, until, width)
+        step = width // 60
+        assert len(coarse) == 180 // step
+        for i, bucket in enumerate(coarse):
+            part = minutes[i * step : (i + 1) * step]
+            assert bucket.volume == sum(b.volume for b in part)
+            assert bucket.negative == sum(b.negative for b in part)
+            assert bucket.negativity_sum == pytest.approx(sum(b.negativity_sum for b in part))
+    day = store.series(None, since, until, 86400)
+    assert len(day) == 1 and day[0].volume == 600
+    # totals over an unaligned range use 1 h / 5 min / 1 min pieces
+    a, b = T0 + timedelta(minutes=7), T0 + timedelta(minutes=133)
+    assert store.totals("beta", a, b)["volume"] == sum(
+        x.volume for x in store.series("beta", a, b, 60)
+    )
+    with pytest.raises(ValueError):
+        store.series("alpha", since, until, 90)
+
+
+def test_all_keys_of_a_watch_share_one_slot(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]
+    store.record_batch(_events(100))
+    slots: dict[str, set[int]] = {}
+    for key in redis_db.scan_iter(match=f"{keys.AGG}:{{*", count=1000):
+        scope = key.decode().split("{", 1)[1].split("}", 1)[0]
+        slots.setdefault(scope, set()).add(key_slot(key))
+    assert set(slots) == {"all", "w:alpha", "w:beta"}
+    assert all(len(s) == 1 for s in slots.values())
+    assert len({next(iter(s)) for s in slots.values()}) == 3  # different watches may shard
+
+
+def test_recent_posts_terms_and_script_reload(
+    store: AggregateStore, redis_db, stack_settings
+) -> None:  # type: ignore[no-untyped-def]
+    small = AggregateStore(
+        redis_db, stack_settings.model_copy(update={"recent_posts_per_watch": 5})
+    )
+    posts = [
+        make_post(f"r{i}", T0 + timedelta(seconds=i), "negative" if i % 2 else "positive",
+                  watches=["w1"], terms=["outage"] if i % 2 else ["great"])
+        for i in range(8)
+    ]  # fmt: skip
+    redis_db.script_flush()  # NOSCRIPT is handled by loading the script and resending
+    assert small.record_batch(posts) == 8
+    recent = small.recent_posts("w1", 10)
+    assert [p.id for p in recent] == ["r7", "r6", "r5", "r4", "r3"]
+    assert [p.id for p in small.recent_posts("w1", 2, label="negative")] == ["r7", "r5"]
+    assert small.recent_posts("w1", 5, lang="zh") == []
+    assert small.top_terms("w1", T0, T0 + timedelta(minutes=1)) == [("outage", 4)]
+    assert redis_db.ttl(keys.recent_key("w1")) > stack_settings.retention_s - 10
+
+
+def test_async_store_shares_keys_and_script(stack_settings: Settings, redis_db) -> None:  # type: ignore[no-untyped-def]
+    events = _events(200)
+    sync_store = AggregateStore(redis_db, stack_settings)
+
+    redis_db.script_flush()  # the async store loads the script on NOSCRIPT too
+
+    async def run() -> tuple[int, int, dict]:
+        client = async_redis_client(stack_settings)
+        try:
+            store = AsyncAggregateStore(client, stack_settings)
+            first = await store.record_batch(events[:100])
+            totals = await store.totals(None, T0, T0 + timedelta(hours=3))
+            return first, await store.record_batch(events), totals
+        finally:
+            await client.aclose()
+
+    first, second, totals = asyncio.run(run())
+    assert (first, second, totals["volume"]) == (100, 100, 100)
+    assert sync_store.record_batch(events) == 0
+    assert sync_store.totals(None, T0, T0 + timedelta(hours=3))["volume"] == 200

@@ -1,0 +1,112 @@
+"""``opinion detect`` (offline, no services), ``opinion stats`` and ``opinion alerts``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.cli import register
+from pipeline.alerting.store import AlertStore
+from pipeline.config import Settings, get_settings
+from tests.aggregation.factories import T0, make_post
+from tests.alerting.servers import sample_alert
+
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.chdir(tmp_path)  # no .env, no stack.json: nothing configured
+    monkeypatch.setenv("OPINION_STATE_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_detect_labels_every_input_row_without_services(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    n = 240
+    t = 1_772_409_600 + np.cumsum(rng.uniform(20, 100, n))  # irregular, ~1 min apart
+    share = rng.uniform(0.2, 0.4, n)
+    share[180:190] = 0.85
+    volume = rng.poisson(50, n)
+    frame = pd.DataFrame(
+        {
+            "when": pd.to_datetime(t, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "neg_share": np.round(rng.binomial(volume, share) / np.maximum(volume, 1), 4),
+            "n": volume,
+            "note": "x",
+        }
+    )
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(src, index=False)
+    args = ["detect", "--csv", str(src), "--time-col", "when", "--value-col", "neg_share"]
+    result = runner.invoke(_app(), [*args, "--volume-col", "n", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labeled = pd.read_csv(out)
+    assert list(labeled.columns) == ["when", "neg_share", "n", "note", "score", "state"]
+    assert len(labeled) == n and labeled["score"].between(0, 1).all()
+    assert set(labeled["state"]) <= {"ok", "pending", "firing", "resolved"}
+    firing = labeled.index[labeled["state"] == "firing"]
+    assert len(firing) and 180 <= firing[0] <= 182 and firing[-1] < 196
+    assert (labeled["state"] == "resolved").sum() == 1
+    # overrides and bad input
+    strict = runner.invoke(_app(), [*args, "--out", str(out), "--param", "min_delta=0.9"])
+    assert strict.exit_code == 0 and "firing" not in set(pd.read_csv(out)["state"])
+    bad = runner.invoke(_app(), [*args[:-1], "nope", "--out", str(out)])
+    assert bad.exit_code == 2 and "nope" in bad.output
+
+
+@pytest.mark.integration
+def test_stats_and_alert_commands(env, redis_db, stack_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    env.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
+    store = AggregateStore(redis_db, stack_settings)
+    store.record_batch(
+        [make_post("1", T0, "negative", watches=["acme", "bank"]),
+         make_post("2", T0 + timedelta(minutes=5), "positive", watches=["acme"]),
+         make_post("3", T0 + timedelta(hours=2), "neutral")]
+    )  # fmt: skip
+    result = runner.invoke(_app(), ["stats", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    overall = report["overall"]
+    assert [overall[k] for k in ("volume", "negative", "neutral", "positive")] == [3, 1, 1, 1]
+    assert overall["negative_share"] == pytest.approx(1 / 3, abs=1e-5)
+    assert overall["mean_negativity"] == pytest.approx((0.9 + 0.05 + 0.2) / 3, abs=1e-5)
+    assert set(report["watches"]) == {"acme", "bank"}
+    assert report["watches"]["acme"]["volume"] == 2
+    assert report["watches"]["acme"]["negative_share"] == 0.5
+    window = ["--since", T0.isoformat(), "--until", (T0 + timedelta(minutes=3)).isoformat()]
+    one = json.loads(runner.invoke(_app(), ["stats", "--watch", "acme", "--json", *window]).output)
+    assert list(one["watches"]) == ["acme"] and one["watches"]["acme"]["volume"] == 1
+    assert one["overall"]["volume"] == 1
+    assert runner.invoke(_app(), ["stats", "--watch", "zzz"]).exit_code == 1
+
+    AlertStore(redis_db, stack_settings).open(sample_alert())
+    listed = runner.invoke(_app(), ["alerts", "list", "--json"])
+    assert [a["id"] for a in json.loads(listed.output)] == [sample_alert().id]
+    aid = sample_alert().id
+    acked = runner.invoke(_app(), ["alerts", "ack", aid, "--by", "ann", "--no-kafka"])
+    assert acked.exit_code == 0 and "acknowledged by ann" in acked.output
+    done = runner.invoke(_app(), ["alerts", "resolve", aid, "--by", "ann", "--no-kafka"])
+    assert done.exit_code == 0 and "resolved by ann" in done.output
+    again = runner.invoke(_app(), ["alerts", "resolve", aid, "--no-kafka"])
+    assert "unchanged (already resolved)" in again.output
+    assert runner.invoke(_app(), ["alerts", "ack", "missing", "--no-kafka"]).exit_code == 1
+    text = runner.invoke(_app(), ["alerts", "list", "--state", "resolved"]).output
+    assert aid in text and "resolved" in text

@@ -1,0 +1,321 @@
+"""The dashboard in a real browser: embedded stack, a real worker, a replayed incident, the
+real ``opinion dashboard`` server and headless Debian Chromium driven by Playwright.
+
+Screenshots of every page go to ``test-artifacts/dashboard/`` (git-ignored). Skipped, with
+the reason, only when no Chromium binary can be found (``make browser`` installs it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dashboard.auth import hash_password
+from dashboard.views.alerts import widget_key
+from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.store import AlertStore
+from pipeline.config import Settings
+from pipeline.feed.generate import generate
+from pipeline.feed.replay import replay
+from pipeline.feed.scenario import DEFAULT_WATCHES_FILE, load_scenario
+from pipeline.schemas import Alert
+from pipeline.stack.processes import free_port
+from pipeline.watches.store import WatchStore, load_watch_file
+from tests.harness import ROOT, WorkerProcess, consume_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WINDOW = (timedelta(hours=2, minutes=40), timedelta(hours=3, minutes=30))
+"""The slice of test-small-v1 replayed (~1k messages): 20 calm minutes, then the first half
+hour of the acme-air incident."""
+UI_TIMEOUT_MS = 60_000
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium not found: install Debian's `chromium` (make browser)")
+    return path
+
+
+@contextmanager
+def dashboard_server(settings: Settings, log: Path, **env: str) -> Iterator[str]:
+    """``opinion dashboard --port N`` as a subprocess; yields its base URL."""
+    port = free_port()
+    full_env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1", **env}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "dashboard", "--port", str(port)],
+            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"dashboard exited {proc.returncode}: {log.read_text()}")
+                try:
+                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"dashboard not up: {log.read_text()}") from None
+                    time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+@contextmanager
+def browser(chromium: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh headless Chromium page (own user-data dir)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1500},
+        )
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def open_page(page, base: str, path: str, title: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/{path}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # let charts finish drawing
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def replay_incident(settings: Settings) -> tuple[int, datetime, datetime]:
+    """Replay the window ending now; returns (valid posts sent, incident start, end)."""
+    scenario = load_scenario("test-small-v1")
+    incident = scenario.incidents[0]
+    now = datetime.now(UTC)
+    shift = timedelta(seconds=math.floor((now - scenario.start - WINDOW[1]).total_seconds()))
+    lo, hi = scenario.start + shift + WINDOW[0], scenario.start + shift + WINDOW[1]
+    messages = [m for m in generate(scenario, shift=shift) if lo <= m.at < hi]
+    summary = replay(messages, settings, progress=False)
+    assert summary.failed == 0 and summary.acked == len(messages)
+    start = scenario.start + shift + timedelta(seconds=incident.start)
+    valid = sum(m.expected.kind == "valid" for m in messages)
+    return valid, start, min(hi, start + timedelta(seconds=incident.duration))
+
+
+def wait_counted(settings: Settings, store: AggregateStore, expected: int) -> int:
+    """Poll the overall volume until at least 90 % of ``expected`` and stable."""
+    since, until = datetime.now(UTC) - timedelta(hours=5), datetime.now(UTC) + timedelta(hours=1)
+    deadline, last, volume = time.monotonic() + 240, -1, 0
+    while time.monotonic() < deadline:
+        volume = store.totals(None, since, until)["volume"]
+        if volume >= 0.9 * expected and volume == last:
+            return volume
+        last = volume
+        time.sleep(2)
+    raise TimeoutError(f"only {volume} of ~{expected} posts counted")
+
+
+def incident_alert(settings: Settings, store: AggregateStore, start: datetime, end: datetime):
+    """The acme-air alert the live detector raised, else one made through the alert store."""
+    alerts = AlertStore(store.redis, settings)
+    found = [a for a in alerts.list(watch_id="acme-air") if a.state == "firing"]
+    if found:
+        return found[0], "detector"
+    now = store.totals("acme-air", start, end)
+    before = store.totals("acme-air", start - timedelta(minutes=30), start)
+    samples = [
+        p.model_dump(mode="json") for p in store.recent_posts("acme-air", 3, label="negative")
+    ]
+    alert = Alert(
+        id=f"acme-air-{int(start.timestamp())}",
+        watch_id="acme-air",
+        watch_name="Acme Air",
+        severity="high",
+        score=0.9,
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        negative_share=now["negative_share"],
+        baseline_share=before["negative_share"],
+        volume=now["volume"],
+        top_terms=[t for t, _ in store.top_terms("acme-air", start, end, 8)],
+        sample_posts=samples,
+    )
+    assert alerts.open(alert)
+    return alert, "alert store (detector not wired into the worker)"
+
+
+def table_row(page, first_cell: str) -> list[str]:  # type: ignore[no-untyped-def]
+    row = page.locator("table tr").filter(has_text=first_cell).first
+    return [c.strip() for c in row.locator("th, td").all_inner_texts()]
+
+
+def test_dashboard_end_to_end(chromium, fresh_topics, redis_db, tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    settings = fresh_topics.model_copy(update={"model_registry_dir": tmp_path / "models"})
+    WatchStore(redis_db).seed(load_watch_file(DEFAULT_WATCHES_FILE))
+    # The worker's Faust datadir is <state_dir>/faust/<port>; Faust creates only the leaf.
+    (Path(settings.state_dir) / "faust").mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    worker = WorkerProcess(settings, "dash-worker")
+    try:
+        worker.wait_ready()
+        t1 = time.monotonic()
+        valid, inc_start, inc_end = replay_incident(settings)
+        store = AggregateStore(redis_db, settings)
+        counted = wait_counted(settings, store, valid)
+    finally:
+        worker.stop()
+    t2 = time.monotonic()
+    alert, alert_origin = incident_alert(settings, store, inc_start, inc_end)
+    print(
+        f"worker up {t1 - t0:.0f}s, replay+scoring {t2 - t1:.0f}s; {counted} of {valid} valid "
+        f"posts counted; alert {alert.id} from {alert_origin}"
+    )
+
+    log = Path(settings.state_dir) / "dashboard-e2e.log"
+    with dashboard_server(settings, log) as base, browser(chromium, tmp_path) as page:
+        # Overview: the replayed watches have data, the incident watch is the most negative.
+        open_page(page, base, "", "Overview")
+        expect(page.get_by_text("Watches by current negativity")).to_be_visible()
+        expect(page.locator("table tr").filter(has_text="acme-air").first).to_be_visible()
+        acme, zentro = table_row(page, "acme-air"), table_row(page, "zentro")
+        # cells: watch, name, posts (last hour), negative (last hour), posts (range), ...
+        assert int(acme[2]) > 100 and int(zentro[2]) > 50, (acme, zentro)
+        assert int(acme[4]) >= int(acme[2]) and int(acme[6]) >= 1
+        assert int(acme[3].rstrip("%")) > int(zentro[3].rstrip("%")) + 20, (acme, zentro)
+        expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+        shot(page, "overview")
+        # Live refresh: the fragment reruns by itself (every 10 s by default), no reload.
+        stamp = page.get_by_text(" · updated ")
+        before = stamp.inner_text()
+        expect(stamp).not_to_have_text(before, timeout=30_000)
+
+        # Alerts: the incident's alert is listed with its context and can be acknowledged.
+        open_page(page, base, "alerts", "Alerts")
+        card = page.locator(".st-key-" + widget_key("alert", alert.id))
+        heading = f"{alert.watch_name} · {alert.severity} · "
+        expect(card).to_contain_text(heading + "Open")
+        if alert.top_terms:
+            expect(card.get_by_text("Top terms:")).to_be_visible()
+        shot(page, "alerts")
+        card.get_by_role("button", name="Acknowledge").click()
+        expect(page.get_by_text(f"Alert {alert.id} acknowledged.")).to_be_visible()
+        expect(card).to_contain_text(heading + "Acknowledged")
+        acked = AlertStore(redis_db, settings).get(alert.id)
+        assert acked is not None and acked.state == "acknowledged"
+        assert acked.acknowledged_by == "analyst"
+        shot(page, "alerts-acknowledged")
+
+        # Drill-down: posts with highlighted explanation terms and probabilities.
+        open_page(page, base, "drilldown", "Drill-down")
+        expect(page.locator("div.post").first).to_be_visible()
+        assert page.locator("div.post").count() == 50
+        assert page.locator("div.post mark.term").count() > 0
+        expect(page.locator("div.post").first).to_contain_text("neg 0.")
+        shot(page, "drilldown")
+
+        # Labeling: the keyboard shortcut labels the first post; it arrives on the topic.
+        open_page(page, base, "labeling", "Labeling")
+        item = page.locator("div.label-item")
+        expect(item).to_be_visible()
+        post_id = item.get_attribute("data-post-id")
+        shot(page, "labeling")
+        page.get_by_role("heading", name="Labeling").click()  # focus the page, not an input
+        page.keyboard.press("1")  # = "Negative (1)"
+        expect(page.get_by_text("Labeled negative")).to_be_visible()
+        expect(item).not_to_have_attribute("data-post-id", post_id or "")
+        labels = consume_all(
+            settings, "labels", until=lambda got: any(x["post_id"] == post_id for x in got),
+            timeout_s=30,
+        )  # fmt: skip
+        (label,) = [x for x in labels if x["post_id"] == post_id]
+        assert label["label"] == "negative" and label["labeled_by"] == "analyst"
+        assert label["labeled_at"] and label["text"]
+        shot(page, "labeling-after")
+
+        open_page(page, base, "watches", "Watches")
+        expect(page.locator("table tr").filter(has_text="city-marathon").first).to_be_visible()
+        shot(page, "watches")
+        open_page(page, base, "model", "Model")
+        expect(page.get_by_text("Version in use")).to_be_visible()
+        expect(page.get_by_text("en-minilm-empythy-1").first).to_be_visible()
+        shot(page, "model")
+
+
+def test_login_guards_a_direct_page_url(chromium, stack_settings, redis_db, tmp_path) -> None:
+    """With a password hash, even the server's first request, for /alerts, gets the login."""
+    from playwright.sync_api import expect
+
+    settings = stack_settings.model_copy(update={"model_registry_dir": tmp_path / "models"})
+    AlertStore(redis_db, settings).open(
+        Alert(
+            id="secret-alert", watch_id="acme-air", watch_name="Acme Air", severity="low",
+            score=0.5, window_start=datetime.now(UTC), window_end=datetime.now(UTC),
+            negative_share=0.5, baseline_share=0.2, volume=10,
+        )
+    )  # fmt: skip
+    env = {"OPINION_DASHBOARD_PASSWORD_HASH": hash_password("s3cret")}
+    log = Path(settings.state_dir) / "dashboard-login.log"
+    with dashboard_server(settings, log, **env) as base, browser(chromium, tmp_path) as page:
+        page.goto(f"{base}/alerts")
+        expect(page.get_by_text("Sign in to continue.")).to_be_visible()
+        assert page.get_by_text("secret-alert").count() == 0
+        shot(page, "login")
+        page.get_by_label("Your name").fill("alice")
+        page.get_by_label("Password", exact=True).fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Enter your name and the correct password.")).to_be_visible()
+        page.get_by_label("Password", exact=True).fill("s3cret")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+        expect(page.get_by_text("secret-alert")).to_be_visible()
+        expect(page.get_by_text("Signed in as")).to_contain_text("alice")
