@@ -166,6 +166,13 @@ class Settings(BaseSettings):
     # Spike-detector defaults (a watch's `detector` object overrides any of them by name,
     # without the `detector_` prefix; see docs/alerting.md).
     detector_enabled: bool = Field(True, description="Run the spike detector on watches.")
+    detector_interval_s: float = Field(
+        2.0, gt=0, description="How often each worker evaluates closed buckets (wall time)."
+    )
+    detector_idle_partition_s: float = Field(
+        60.0, gt=0, description="A partition without traffic this long stops holding back "
+        "the event-time watermark.",
+    )
     detector_window_buckets: int = Field(
         10, ge=1, description="Most buckets the short window spans to reach min_volume posts."
     )

@@ -9,6 +9,7 @@ commits offsets, so a crash re-delivers instead of losing (at-least-once, exact 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -23,10 +24,18 @@ from pipeline.redis_io import async_redis_client
 from pipeline.schemas import DeadLetter, ModelUpdate, ScoredPost
 from pipeline.watches.model import Watch, WatchSet
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
-from pipeline.worker.batch import AggregateSink, BatchProcessor, BatchResult, RawMessage
+from pipeline.worker.batch import (
+    TRANSIENT_ERRORS,
+    AggregateSink,
+    BatchProcessor,
+    BatchResult,
+    RawMessage,
+)
 from pipeline.worker.dedup import RepostGuard
+from pipeline.worker.detection import LiveDetection
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
+from pipeline.worker.watermark import record_event_times
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +105,16 @@ def build_processor(
         aggregates=aggregates,
         watches=WatchCache(redis),
         metrics=WorkerMetrics(),
+        watermarks=lambda latest: record_event_times(redis, latest),
     )
 
 
 def create_app(
-    settings: Settings, *, processor: BatchProcessor, sink: ResultSink | None = None
+    settings: Settings,
+    *,
+    processor: BatchProcessor,
+    sink: ResultSink | None = None,
+    detection: LiveDetection | None = None,
 ) -> faust.App:
     """The worker app around ``processor``; ``sink`` receives the output of each batch
     (default: the scored and dead-letter topics)."""
@@ -189,6 +203,16 @@ def create_app(
             if current is not None and await model.swap(current, registry.current_version()):
                 metrics.inc("model_swaps")
                 metrics.model_version = model.version
+
+    if detection is not None and settings.detector_enabled:
+
+        @app.timer(interval=settings.detector_interval_s)
+        async def detect_spikes() -> None:
+            """Judge closed buckets up to the shared event-time watermark; dispatch alerts."""
+            try:
+                await asyncio.to_thread(detection.run_once)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("spike detection skipped: Redis unavailable (%s)", exc)
 
     @app.page("/metrics")
     async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]

@@ -50,10 +50,14 @@ class BatchResult:
     duplicates: int = 0
     redelivered: int = 0
     done_ids: list[str] = field(default_factory=list)
+    latest_event: dict[tuple[str, int], float] = field(default_factory=dict)
 
 
 class AggregateSink(Protocol):
     async def record_batch(self, events: Sequence[ScoredPost]) -> int: ...
+
+
+WatermarkSink = Callable[[list[tuple[str, int, float]]], Awaitable[None]]
 
 
 async def retry_forever(
@@ -83,6 +87,7 @@ class BatchProcessor:
         aggregates: AggregateSink,
         watches: Callable[[], Awaitable[WatchSet]],
         metrics: WorkerMetrics | None = None,
+        watermarks: WatermarkSink | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -90,6 +95,7 @@ class BatchProcessor:
         self.aggregates = aggregates
         self.watches = watches
         self.metrics = metrics or WorkerMetrics()
+        self.watermarks = watermarks
         self._salt = settings.author_hash_salt.get_secret_value().encode()
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
 
@@ -118,6 +124,9 @@ class BatchProcessor:
             self.metrics,
         )
         fresh: list[tuple[RawMessage, PreparedPost]] = []
+        for msg, post in prepared:
+            where = (msg.topic, msg.partition or 0)
+            result.latest_event[where] = max(post.event_ts, result.latest_event.get(where, 0.0))
         for (msg, post), status in zip(prepared, statuses, strict=True):
             if status == "new":
                 fresh.append((msg, post))
@@ -141,6 +150,11 @@ class BatchProcessor:
         await retry_forever(
             "marking done", lambda: self.guard.mark_done(result.done_ids), self.metrics
         )
+        if self.watermarks is not None and result.latest_event:
+            latest = [(t, p, ts) for (t, p), ts in result.latest_event.items()]
+            await retry_forever(
+                "recording watermarks", lambda: self.watermarks(latest), self.metrics
+            )
         self.metrics.inc("scored", len(result.scored))
         self.metrics.inc("dead_lettered", len(result.dead))
         now = time.time()

@@ -53,9 +53,12 @@ def build_app(settings: Settings) -> faust.App:
     from pipeline.aggregation.store import AsyncAggregateStore
     from pipeline.redis_io import async_redis_client
     from pipeline.worker.app import build_processor, create_app
+    from pipeline.worker.detection import LiveDetection
 
     aggregates = AsyncAggregateStore(async_redis_client(settings), settings)
-    return create_app(settings, processor=build_processor(settings, aggregates=aggregates))
+    processor = build_processor(settings, aggregates=aggregates)
+    detection = LiveDetection(settings, processor.metrics)
+    return create_app(settings, processor=processor, detection=detection)
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
