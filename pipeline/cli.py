@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.stack.cli",
     "pipeline.worker.cli",
     "pipeline.watches.cli",
+    "pipeline.feed.cli",
+    "pipeline.model.cli",
+    "pipeline.alerting.cli",
     "pipeline.demo",
 )
 

@@ -145,9 +145,14 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto (CUDA when present), cpu or cuda."
     )
-    fusion_weight: float = Field(
-        0.2, ge=0, le=1, description="Weight of the lexicon in the fused probabilities."
+    fusion_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Weight of the lexicon in the fused probabilities; unset = the model "
+        "card's tuned weight (0.2 when the card has none).",
     )
+
     max_seq_len: int = Field(128, ge=8, description="Tokens per text given to the transformer.")
 
     # --- aggregation / alerting --------------------------------------------------------

