@@ -109,7 +109,7 @@ class Plans:
                 part = keys.partition(start, gran)
                 for dim in dims:
                     updates += [idx(keys.bucket_key(watch_id, gran, dim, part)), str(start)]
-            terms = [t.strip() for t in event.explanation if t and t.strip()]
+            terms = [t.strip().casefold() for t in event.explanation if t and t.strip()]
             terms = list(dict.fromkeys(terms))[:MAX_TERMS_PER_POST]
             terms_idx = 0
             if event.label == "negative" and terms:
