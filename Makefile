@@ -28,6 +28,10 @@ test: venv browser  ## Lint, then every test (integration tests start a real bro
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
+.PHONY: test-faults
+test-faults: venv  ## Only the fault-injection scenarios and their summary table (also in `make test`).
+	$(PY) -m pytest -q tests/faults
+
 test-fast: venv  ## Unit tests only (no broker/Redis).
 	$(PY) -m pytest -q -m "not integration"
 

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.model.cli",
     "pipeline.alerting.cli",
     "pipeline.demo",
+    "pipeline.bench.cli",
 )
 
 app = typer.Typer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis
 import redis.asyncio as aioredis
 
@@ -10,6 +12,17 @@ from pipeline.config import Settings
 
 def _password(settings: Settings) -> str | None:
     return settings.redis_password.get_secret_value() if settings.redis_password else None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (``redis://user:pw@host``) replaced by ``***``, for
+    messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def redis_client(settings: Settings) -> redis.Redis:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -133,6 +134,16 @@ def evaluate(model, tokenizer, texts, labels, cfg: FinetuneConfig, device: torch
     return compute_metrics(list(labels), probs.argmax(1).tolist(), cfg.labels)
 
 
+def _grouped_f1(gold, pred, groups, labels) -> tuple[float, dict[str, float]]:
+    """Mean macro-F1 over the validation groups (each group counts the same)."""
+    per_group: dict[str, float] = {}
+    for g in sorted(set(groups)):
+        idx = [i for i, x in enumerate(groups) if x == g]
+        m = compute_metrics([gold[i] for i in idx], [pred[i] for i in idx], labels)
+        per_group[str(g)] = round(m.macro_f1, 4)
+    return float(np.mean(list(per_group.values()))), per_group
+
+
 def finetune(
     base_dir: Path | str,
     train_texts: Sequence[str],
@@ -141,15 +152,30 @@ def finetune(
     val_labels: Sequence[int],
     out_dir: Path | str,
     cfg: FinetuneConfig | None = None,
+    *,
+    val_groups: Sequence[int] | None = None,
+    progress: bool | None = None,
 ) -> FinetuneResult:
     """Fine-tune the checkpoint in ``base_dir`` and save the best one to ``out_dir``.
 
     A fresh classification head is created when ``base_dir`` has none (or a different
-    number of labels). Saved: weights (safetensors), tokenizer, ``training_log.json``.
+    number of labels); weights are trained in fp32 whatever the checkpoint's dtype. Saved:
+    weights (safetensors), tokenizer, ``training_log.json``.
+
+    ``val_groups`` (one id per validation item) makes the selection metric the mean of the
+    groups' macro-F1, so a small group (e.g. analysts' labels next to base tweets) weighs as
+    much as a large one. ``progress``: tqdm bar (None = only when stderr is a terminal);
+    without it, evaluations are logged as plain lines.
     """
     cfg = cfg or FinetuneConfig()
     if len(train_texts) != len(train_labels) or len(val_texts) != len(val_labels):
         raise ValueError("texts and labels differ in length")
+    if len(train_texts) < cfg.batch_size:
+        raise ValueError(f"{len(train_texts)} training texts: fewer than one batch")
+    if val_groups is not None and len(val_groups) != len(val_texts):
+        raise ValueError("val_groups and val_texts differ in length")
+    if progress is None:
+        progress = sys.stderr.isatty()
     seed_everything(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -158,6 +184,7 @@ def finetune(
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     model = AutoModelForSequenceClassification.from_pretrained(
         str(base_dir),
+        dtype=torch.float32,
         num_labels=n_labels,
         id2label=dict(enumerate(cfg.labels)),
         label2id={name: i for i, name in enumerate(cfg.labels)},
@@ -199,7 +226,22 @@ def finetune(
     started = time.monotonic()
     step = 0
     running = 0.0
-    bar = tqdm(total=total, desc="fine-tune", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, desc="fine-tune", unit="step", dynamic_ncols=True, disable=not progress)
+
+    def say(line: str) -> None:
+        if progress:
+            tqdm.write(line)
+        else:
+            log.info("%s", line)
+
+    log.info(
+        "fine-tuning %s on %d texts (%d validation) for up to %d steps on %s",
+        base_dir,
+        len(train_texts),
+        len(val_texts),
+        total,
+        device,
+    )
     try:
         for idx in batches():
             model.train()
@@ -227,7 +269,19 @@ def finetune(
                 time.monotonic() - started >= cfg.time_budget_s
             )
             if step % cfg.eval_every == 0 or step >= total or out_of_time:
-                m = evaluate(model, tokenizer, val_texts, val_labels, cfg, device)
+                probs = predict_ids(
+                    model,
+                    tokenizer,
+                    val_texts,
+                    max_len=cfg.max_len,
+                    batch_size=cfg.eval_batch_size,
+                    device=device,
+                )
+                pred = probs.argmax(1).tolist()
+                m = compute_metrics(list(val_labels), pred, cfg.labels)
+                score, per_group = m.macro_f1, None
+                if val_groups is not None:
+                    score, per_group = _grouped_f1(list(val_labels), pred, val_groups, cfg.labels)
                 entry = {
                     "step": step,
                     "seconds": round(time.monotonic() - started, 1),
@@ -236,20 +290,23 @@ def finetune(
                     "val_macro_recall": round(m.macro_recall, 4),
                     "val_macro_f1": round(m.macro_f1, 4),
                 }
+                if per_group is not None:
+                    entry["val_group_macro_f1"] = per_group
+                    entry["val_selection"] = round(score, 4)
                 history.append(entry)
-                tqdm.write(json.dumps(entry))
-                if m.macro_f1 > best_f1:
-                    best_f1, best_step, best_metrics, bad_evals = m.macro_f1, step, m, 0
+                say(json.dumps(entry))
+                if score > best_f1:
+                    best_f1, best_step, best_metrics, bad_evals = score, step, m, 0
                     best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
                 else:
                     bad_evals += 1
                 if bad_evals >= cfg.patience:
-                    tqdm.write(f"early stop at step {step}: no val gain in {bad_evals} evals")
+                    say(f"early stop at step {step}: no val gain in {bad_evals} evals")
                     break
             if step >= total or out_of_time:
                 break
     except KeyboardInterrupt:
-        tqdm.write(f"interrupted at step {step}: keeping the best checkpoint so far")
+        say(f"interrupted at step {step}: keeping the best checkpoint so far")
     bar.close()
     if best_state is None or best_metrics is None:
         raise RuntimeError("stopped before the first evaluation: nothing to save")

@@ -160,14 +160,15 @@ def _redis(settings: Settings) -> Any:
     """A client that answered PING, or exit 2 with what to do."""
     import redis
 
-    from pipeline.redis_io import redis_client
+    from pipeline.redis_io import redact_url, redis_client
 
     client = redis_client(settings)
     try:
         client.ping()
     except redis.RedisError as exc:
         typer.secho(
-            f"error: Redis at {settings.resolved_redis_url()} does not answer ({exc}); "
+            f"error: Redis at {redact_url(settings.resolved_redis_url())} does not answer "
+            f"({exc}); "
             "start it with `opinion stack up` or set OPINION_REDIS_URL.",
             fg="red",
             err=True,

@@ -44,10 +44,11 @@ class VaderLexicon:
         self._analyzer = SentimentIntensityAnalyzer()
         self._booster = BOOSTER_DICT
         self._sentitext = SentiText
+        self._strip = SentiText._strip_punc_if_word
 
     def _replace_emojis(self, text: str) -> str:
         emojis = self._analyzer.emojis
-        if all(ch not in emojis for ch in text):
+        if text.isascii() or emojis.keys().isdisjoint(text):
             return text
         return " ".join("".join(f" {emojis[ch]} " if ch in emojis else ch for ch in text).split())
 
@@ -57,17 +58,25 @@ class VaderLexicon:
         text = self._replace_emojis(text).strip()
         if not text:
             return LexiconResult(0.0, [])
+        # Only lexicon words carry valence (VADER's rules just scale or negate them), so a
+        # text without any has compound 0: skip the per-word rules (a third of all tweets).
+        lexicon = a.lexicon
+        lows = [self._strip(w).lower() for w in text.split()]
+        if lexicon.keys().isdisjoint(lows):
+            return LexiconResult(0.0, [])
         sentitext = self._sentitext(text)
         words = sentitext.words_and_emoticons
         sentiments: list[float] = []
         for i, item in enumerate(words):
-            low = item.lower()
+            low = lows[i]
             if low in self._booster or (
-                low == "kind" and i < len(words) - 1 and words[i + 1].lower() == "of"
+                low == "kind" and i < len(words) - 1 and lows[i + 1] == "of"
             ):
                 sentiments.append(0.0)
-                continue
-            sentiments = a.sentiment_valence(0, sentitext, item, i, sentiments)
+            elif low not in lexicon:
+                sentiments.append(0.0)  # what sentiment_valence returns for it
+            else:
+                sentiments = a.sentiment_valence(0, sentitext, item, i, sentiments)
         sentiments = a._but_check(words, sentiments)
         compound = float(a.score_valence(sentiments, text)["compound"])
         terms = [(w, float(v)) for w, v in zip(words, sentiments, strict=False) if v]

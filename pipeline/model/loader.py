@@ -29,7 +29,13 @@ def load_model(model_dir: Path, settings: Settings) -> tuple[object, ModelCard]:
         model = CharNgramClassifier(model_dir, card=card)
         return model, model.card
     transformer = TransformerClassifier(
-        model_dir, device=settings.device, max_len=settings.max_seq_len, card=card
+        model_dir,
+        device=settings.device,
+        max_len=settings.max_seq_len,
+        card=card,
+        quantize=settings.model_quantize,
+        num_threads=settings.torch_threads,
+        batch_size=settings.model_batch_size or None,
     )
     return transformer, transformer.card
 

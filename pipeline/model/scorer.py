@@ -113,15 +113,15 @@ class RoutedScorer:
             lexicon = lexicon_for(route.lexicon_lang) if route.lexicon_lang else None
             lex = [lexicon.analyze(texts[i]) if lexicon else None for i in idx]
             fused = fuse(probs, [r.compound if r else None for r in lex], route.fusion_weight)
-            for row, i, lx in zip(fused, idx, lex, strict=True):
-                row = row / row.sum()
-                label_idx = int(np.argmax(row))
+            fused = fused / fused.sum(axis=1, keepdims=True)
+            # Whole-batch numpy, then plain floats: no per-row numpy calls in this loop.
+            labels = fused.argmax(axis=1).tolist()
+            for row, label_idx, i, lx in zip(fused.tolist(), labels, idx, lex, strict=True):
+                neg, neu, pos = (round(v, 6) for v in row)
                 results[i] = Prediction(
                     label=SENTIMENT_LABELS[label_idx],
-                    probabilities={
-                        k: round(float(v), 6) for k, v in zip(SENTIMENT_LABELS, row, strict=True)
-                    },
-                    negativity=round(float(row[0]), 6),
+                    probabilities={"negative": neg, "neutral": neu, "positive": pos},
+                    negativity=neg,
                     explanation=explanation_terms(label_idx, lx),
                     lexicon_score=None if lx is None else round(lx.compound, 4),
                     lang=resolved[i],

@@ -7,6 +7,7 @@ import json
 import typer
 
 from pipeline.config import get_settings
+from pipeline.redis_io import redact_url
 from pipeline.stack.embedded import StackError, stack_down, stack_status, stack_up
 
 stack_app = typer.Typer(help="Run the embedded Kafka-protocol broker and Redis locally.")
@@ -34,7 +35,7 @@ def up(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"kafka_bootstrap={state.kafka_bootstrap}")
-    typer.echo(f"redis_url={state.redis_url}")
+    typer.echo(f"redis_url={redact_url(state.redis_url)}")
     for name, proc in state.processes.items():
         typer.echo(f"{name}: pid {proc.pid}, log {proc.log}")
     typer.echo(f"state: {settings.stack_file}  (stop with `opinion stack down`)")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.kafka_io import broker_healthy, ensure_topics
-from pipeline.redis_io import redis_healthy
+from pipeline.redis_io import redact_url, redis_healthy
 from pipeline.stack.binaries import moto_server_command, redis_binary, tansu_binary
 from pipeline.stack.processes import (
     ManagedProcess,
@@ -53,6 +53,14 @@ class StackState:
     durable: bool = False
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+
+    def save(self, path: Path) -> None:
+        """Write ``stack.json`` readable by its owner only: an external OPINION_REDIS_URL
+        recorded here may carry a password."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.to_json())
+        os.chmod(path, 0o600)  # the file may predate this rule
 
     def to_json(self) -> str:
         data = {
@@ -186,7 +194,7 @@ def restart_process(settings: Settings, name: str) -> ManagedProcess:
     )
     _await(new, settings.stack_start_timeout_s)
     state.processes[name] = new
-    settings.stack_file.write_text(state.to_json())
+    state.save(settings.stack_file)
     return new
 
 
@@ -228,7 +236,7 @@ def stack_up(settings: Settings, *, durable: bool = False) -> StackState:
                 stop(proc)
             raise
         state = StackState(bootstrap, redis_url, durable, processes)
-        settings.stack_file.write_text(state.to_json())
+        state.save(settings.stack_file)
         return state
 
 
@@ -239,8 +247,9 @@ def _wait_healthy(settings: Settings) -> None:
             return
         time.sleep(0.2)
     raise StackError(
-        f"Broker {settings.kafka_bootstrap} / Redis {settings.redis_url} not healthy within "
-        f"{settings.stack_start_timeout_s:.0f}s; see the logs under {settings.state_dir / 'logs'}."
+        f"Broker {settings.kafka_bootstrap} / Redis {redact_url(settings.redis_url or '')} not "
+        f"healthy within {settings.stack_start_timeout_s:.0f}s; see the logs under "
+        f"{settings.state_dir / 'logs'}."
     )
 
 
@@ -283,12 +292,12 @@ def stack_status(settings: Settings) -> dict[str, Any]:
 
     status: dict[str, Any] = {
         "kafka_bootstrap": live.kafka_bootstrap if live else None,
-        "redis_url": live.redis_url if live else None,
+        "redis_url": redact_url(live.redis_url or "") if live else None,
         "durable": state.durable if state else False,
         "topics": {role: spec.name for role, spec in settings.topics().items()},
         "healthy": kafka_ok and redis_ok,
         "kafka": service("kafka", kafka_ok, live.kafka_bootstrap if live else None),
-        "redis": service("redis", redis_ok, live.redis_url if live else None),
+        "redis": service("redis", redis_ok, redact_url(live.redis_url or "") if live else None),
     }
     if "s3" in processes:
         status["s3"] = service("s3", processes["s3"].is_running(), None)

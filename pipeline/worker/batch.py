@@ -29,6 +29,10 @@ from pipeline.worker.model_holder import ModelHolder
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# Dead letters: bytes of room left for the JSON fields, longest key and reason kept.
+DEAD_LETTER_SLACK = 16 * 1024
+MAX_DEAD_KEY_BYTES = 1024
+MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -177,11 +181,11 @@ class BatchProcessor:
         self.metrics.model_latency.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(fresh))
         self.metrics.model_version = scorer.version
-        scored = [
-            self._scored(msg, post, pred, scorer.version)
-            for (msg, post), pred in zip(fresh, predictions, strict=True)
-        ]
-        return scored, []
+        scored: list[ScoredPost] = []
+        dead: list[DeadLetter] = []
+        for (msg, post), pred in zip(fresh, predictions, strict=True):
+            self._finish(msg, post, pred, scorer.version, scored, dead)
+        return scored, dead
 
     async def _score_one_by_one(
         self, fresh: list[tuple[RawMessage, PreparedPost]]
@@ -194,12 +198,40 @@ class BatchProcessor:
                 [pred] = await loop.run_in_executor(
                     self._scoring, scorer.predict, [post.text], [post.lang]
                 )
-                scored.append(self._scored(msg, post, pred, scorer.version))
             except Exception as exc:
                 dead.append(
                     self._dead(msg, f"scoring failed: {type(exc).__name__}: {exc}", "score")
                 )
+                continue
+            self._finish(msg, post, pred, scorer.version, scored, dead)
         return scored, dead
+
+    def _finish(
+        self,
+        msg: RawMessage,
+        post: PreparedPost,
+        pred: Prediction,
+        version: str,
+        scored: list[ScoredPost],
+        dead: list[DeadLetter],
+    ) -> None:
+        """Build the scored event; dead-letter it instead when it cannot be published
+        (an invalid prediction, or over the message size limit once masked: masking can
+        lengthen a text, e.g. ``@a`` -> ``@user``)."""
+        try:
+            event = self._scored(msg, post, pred, version)
+            size = len(event.to_bytes())
+        except Exception as exc:
+            dead.append(
+                self._dead(msg, f"invalid scored event: {type(exc).__name__}: {exc}", "score")
+            )
+            return
+        limit = self.settings.max_message_bytes
+        if size > limit:
+            reason = f"scored event is {size} bytes after masking, over the {limit}-byte limit"
+            dead.append(self._dead(msg, reason, "normalise"))
+            return
+        scored.append(event)
 
     def _scored(
         self, msg: RawMessage, post: PreparedPost, pred: Prediction, version: str
@@ -229,14 +261,25 @@ class BatchProcessor:
             scored_at=now,
         )
 
-    @staticmethod
-    def _dead(msg: RawMessage, reason: str, stage: str) -> DeadLetter:
+    def _dead(self, msg: RawMessage, reason: str, stage: str) -> DeadLetter:
+        """A dead letter that always fits the dead-letter topic: the original bytes are
+        base64 (4/3 larger), so at most ~3/4 of ``max_message_bytes`` of them are kept."""
+        value, key = msg.value or b"", msg.key
+        # Exception texts may quote the input: no lone surrogates, bounded length.
+        reason = reason.encode("utf-8", "backslashreplace").decode()[:MAX_REASON_CHARS]
+        keep = max(0, self.settings.max_message_bytes * 3 // 4 - DEAD_LETTER_SLACK)
+        if len(value) > keep:
+            reason = f"{reason} [original {len(value)} bytes, first {keep} kept]"
+            value = value[:keep]
+        if key is not None and len(key) > MAX_DEAD_KEY_BYTES:
+            reason = f"{reason} [key {len(key)} bytes, first {MAX_DEAD_KEY_BYTES} kept]"
+            key = key[:MAX_DEAD_KEY_BYTES]
         return DeadLetter.for_bytes(
-            msg.value,
+            value,
             error=reason,
             stage=stage,  # type: ignore[arg-type]
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
-            key=msg.key,
+            key=key,
         )

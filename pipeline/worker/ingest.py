@@ -7,6 +7,7 @@ invalid raises ``InvalidMessage`` with the stage and reason for the dead-letter 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pipeline.config import Settings
 from pipeline.schemas import InvalidMessage, Post, parse_post
@@ -14,6 +15,34 @@ from pipeline.text.clean import clean_text, repost_fingerprint
 from pipeline.text.language import detect_language
 from pipeline.text.pii import author_hash, mask_personal_data
 from pipeline.watches.model import WatchSet
+
+# Event times outside this range are rejected: a post dated year 1 made every later read of
+# its watch's buckets fail (``datetime`` cannot represent the UTC bucket start, year 0).
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=UTC)
+# Fields that end up in the scored event, Redis keys or hashes: they must encode as UTF-8.
+_OUTPUT_FIELDS = ("id", "text", "title", "url", "source_name", "author", "lang")
+
+
+def check_output_safe(post: Post) -> None:
+    """Raise ``InvalidMessage`` for what parses but cannot be stored or published: unpaired
+    surrogates (JSON ``\\ud800`` escapes are valid JSON but not Unicode text) and event
+    times outside [1970, 2200)."""
+    for name in _OUTPUT_FIELDS:
+        value = getattr(post, name)
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(exc.object[exc.start])
+            raise InvalidMessage(
+                "decode", f"{name}: unpaired surrogate U+{code:04X} (not valid Unicode text)"
+            ) from None
+    if not EARLIEST_EVENT <= post.created_at < LATEST_EVENT:
+        raise InvalidMessage(
+            "validate", f"created_at: {post.created_at.isoformat()} is outside 1970..2200"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,7 @@ def prepare(
     post = parse_post(
         raw, max_bytes=settings.max_message_bytes, max_text_chars=settings.max_text_chars
     )
+    check_output_safe(post)
     cleaned = clean_text(post.text)
     if not cleaned:
         raise InvalidMessage("normalise", "text has no visible characters after cleaning")

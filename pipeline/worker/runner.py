@@ -10,7 +10,7 @@ import typer
 
 from pipeline.config import ConfigError, Settings
 from pipeline.kafka_io import broker_healthy
-from pipeline.redis_io import redis_client, redis_healthy
+from pipeline.redis_io import redact_url, redis_client, redis_healthy
 from pipeline.watches.store import WatchStore, load_watch_file
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def preflight(settings: Settings) -> str | None:
     """An error message when the broker or Redis is unreachable, else None."""
     try:
         bootstrap = settings.resolved_kafka_bootstrap()
-        redis_url = settings.resolved_redis_url()
+        redis_url = redact_url(settings.resolved_redis_url())
     except ConfigError as exc:
         return str(exc)
     if not broker_healthy(settings, timeout_s=5.0):

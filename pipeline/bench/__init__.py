@@ -1,0 +1,11 @@
+"""Throughput and latency benchmarks of the scoring path (``opinion bench``, BENCHMARKS.md).
+
+``runner.run_bench`` measures, in one run and with one model: model-only throughput per batch
+size (``model``), a naive one-message-at-a-time ``transformers`` pipeline, per-stage CPU
+costs, end-to-end throughput through a private embedded broker, worker processes and Redis
+(``e2e``), and produce-to-Redis-visible latency at fixed fractions of the measured maximum.
+"""
+
+from pipeline.bench.runner import BenchOptions, run_bench
+
+__all__ = ["BenchOptions", "run_bench"]

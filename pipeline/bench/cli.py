@@ -1,0 +1,66 @@
+"""``opinion bench``: throughput and latency of the scoring path on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def bench(
+    messages: int = typer.Option(2000, "--messages", "-n", min=1, help="Posts per throughput run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    model_dir: Path | None = typer.Option(
+        None, help="Checkpoint to measure (default: OPINION_MODEL_DIR / registry / bundled)."
+    ),
+    quantize: str | None = typer.Option(
+        None, help="auto | none | int8 (default: OPINION_MODEL_QUANTIZE)."
+    ),
+    threads: int | None = typer.Option(
+        None, help="Torch threads per worker; 0 = cores / workers (default: OPINION_TORCH_THREADS)."
+    ),
+    workers: str = typer.Option("1,2", help="Worker counts to measure end to end."),
+    batch_sizes: str = typer.Option("", help="Model-only batch sizes (default: by device)."),
+    latency_loads: str = typer.Option(
+        "0.5,0.9", help="Latency at these fractions of the best end-to-end rate ('' = skip)."
+    ),
+    latency_seconds: float = typer.Option(15.0, min=0.5, help="Seconds per latency run."),
+    naive_messages: int = typer.Option(200, min=2, help="Messages for the naive baseline."),
+    label: str = typer.Option("", help="Name of this run in reports."),
+    out: Path | None = typer.Option(None, help="Also write the JSON result to this file."),
+) -> None:
+    """Measure model-only, naive, end-to-end and latency numbers against a private stack.
+
+    Starts its own embedded broker and Redis in a temporary directory (never the one of
+    `opinion stack up`) and real `opinion worker` processes, and stops them at the end.
+    """
+    from pipeline.bench import BenchOptions, run_bench
+    from pipeline.bench.report import summary
+
+    options = BenchOptions(
+        messages=messages,
+        model_dir=model_dir,
+        quantize=quantize,
+        threads=threads,
+        workers=_ints(workers) or (1,),
+        batch_sizes=_ints(batch_sizes) or None,
+        latency_loads=tuple(float(x) for x in latency_loads.split(",") if x.strip()),
+        latency_seconds=latency_seconds,
+        naive_messages=naive_messages,
+        label=label,
+    )
+    result = run_bench(options)
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    typer.echo(text if as_json else summary(result))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

@@ -1,0 +1,360 @@
+"""End to end through the real broker, worker processes and Redis: throughput and latency.
+
+Everything runs against a private embedded stack (``embedded_stack``): ``opinion worker``
+subprocesses with production settings (except the model options under test), posts from
+``corpus`` produced with kafka-python, progress read from the workers' ``/metrics``.
+
+*Throughput*: with the workers started and warm, ``n`` posts are produced as fast as possible;
+the rate is ``n / (time the last one is counted - time the first was sent)``. A post is
+counted when the worker's ``opinion_scored_total`` includes it, which happens after its batch
+was published, aggregated in Redis and marked done.
+
+*Latency*: posts are produced at a fixed rate; a post is *Redis-visible* when the worker sets
+its ``opinion:done:<id>`` marker, which it does only after the post's counts, rollups, terms and
+recent-posts entry were written (the aggregation pipeline returned). The bench receives that
+moment through a Redis keyspace notification (``notify-keyspace-events K$``, on this private
+server only); latency = notification time - the time just before ``producer.send``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from pipeline.bench.corpus import BenchPost, render, watches_file
+from pipeline.config import TOPIC_ROLES, Settings
+from pipeline.kafka_io import ensure_topics, producer
+from pipeline.redis_io import redis_client
+from pipeline.stack import stack_down, stack_up
+from pipeline.stack.processes import free_port
+from pipeline.worker.dedup import DONE_PREFIX, REPOST_PREFIX
+
+
+@contextlib.contextmanager
+def embedded_stack(base: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """A private broker + Redis in a temporary state dir; yields settings and their PIDs."""
+    state_dir = Path(tempfile.mkdtemp(prefix="opinion-bench-"))
+    own = base.model_copy(
+        update={"state_dir": state_dir, "kafka_bootstrap": None, "redis_url": None}
+    )
+    try:
+        state = stack_up(own)
+        live = own.model_copy(
+            update={"kafka_bootstrap": state.kafka_bootstrap, "redis_url": state.redis_url}
+        )
+        yield live, {name: p.pid for name, p in state.processes.items()}
+    finally:
+        with contextlib.suppress(Exception):
+            stack_down(own)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def phase_settings(settings: Settings, name: str) -> Settings:
+    """Own topics and consumer group for one measurement (created on the broker)."""
+    suffix = f"{name}-{uuid.uuid4().hex[:6]}"
+    phase = settings.model_copy(
+        update={f"topic_{role}": f"bench-{suffix}.{role}" for role in TOPIC_ROLES}
+        | {"app_id": f"bench-{suffix}"}
+    )
+    ensure_topics(phase)
+    return phase
+
+
+class WorkerProcess:
+    """One ``opinion worker`` subprocess configured by ``settings``; log in the state dir."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.port = free_port()
+        self._processed = 0.0
+        self._model_s = 0.0
+        self.settings = settings.model_copy(
+            update={"worker_web_port": self.port, "watches_file": watches_file()}
+        )
+        self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPINION_")}
+        env |= self.settings.to_env() | {"PYTHONUNBUFFERED": "1"}
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
+            cwd=settings.state_dir,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """Unlabelled samples of ``/metrics``."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def processed(self) -> float:
+        """Posts fully handled: scored, dead-lettered or counted as duplicates (the last
+        value read when the worker is too busy to answer in time)."""
+        try:
+            m = self.metrics()
+        except OSError:
+            return self._processed
+        self._processed = sum(
+            m.get(f"opinion_{k}_total", 0.0) for k in ("scored", "dead_lettered", "duplicates")
+        )
+        self._model_s = m.get("opinion_model_latency_seconds_sum", 0.0)
+        return self._processed
+
+    def model_seconds(self) -> float:
+        """Seconds spent in model calls so far (as of the last ``processed``)."""
+        return self._model_s
+
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.metrics()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"worker not ready in {timeout_s:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout_s: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@dataclass
+class Feeder:
+    """Produces bench posts with fresh ids (``<prefix>-<n>``) and event time = send time."""
+
+    settings: Settings
+    prefix: str
+    sent: int = 0
+    sent_at: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.producer = producer(self.settings)
+
+    def send(self, post: BenchPost, *, record: bool = False) -> None:
+        post_id = f"{self.prefix}-{self.sent}"
+        self.sent += 1
+        now = time.time()
+        if record:
+            self.sent_at[post_id] = now
+        self.producer.send(
+            self.settings.topic(post.role), key=post_id.encode(), value=render(post, post_id, now)
+        )
+
+    def flush(self) -> None:
+        self.producer.flush(60)
+
+    def close(self) -> None:
+        self.producer.close(10)
+
+
+def reset_dedup(settings: Settings) -> None:
+    """Forget the repost guard's text fingerprints (phases reuse the corpus's texts)."""
+    client = redis_client(settings)
+    try:
+        batch = list(client.scan_iter(match=f"{REPOST_PREFIX}*", count=5000))
+        for i in range(0, len(batch), 5000):
+            client.unlink(*batch[i : i + 5000])
+    finally:
+        client.close()
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User+system CPU seconds so far of each named process (0 when gone)."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            out[name] = 0.0
+    return out
+
+
+class WorkerGroup:
+    """``k`` workers on one phase's topics, started and warmed up together."""
+
+    def __init__(self, settings: Settings, k: int, name: str) -> None:
+        self.settings = settings
+        self.workers = [WorkerProcess(settings, f"{name}-w{i}") for i in range(k)]
+
+    def start(self, warm_posts: Sequence[BenchPost], timeout_s: float = 240) -> float:
+        """Wait until every worker is up and has scored warm-up posts (so it holds
+        partitions and its model is warm); returns the seconds that took."""
+        started = time.monotonic()
+        for w in self.workers:
+            w.wait_ready(timeout_s)
+        feeder = Feeder(self.settings, f"warm-{uuid.uuid4().hex[:6]}")
+        deadline = time.monotonic() + timeout_s
+        i = 0
+        try:
+            while True:
+                for _ in range(len(warm_posts)):
+                    feeder.send(warm_posts[i % len(warm_posts)])
+                    i += 1
+                feeder.flush()
+                while time.monotonic() < deadline:
+                    done = [w.processed() for w in self.workers]
+                    if sum(done) >= feeder.sent:
+                        break
+                    time.sleep(0.3)
+                if all(d > 0 for d in done):
+                    return time.monotonic() - started
+                if time.monotonic() > deadline:
+                    raise TimeoutError("workers did not all take partitions in time")
+                reset_dedup(self.settings)
+        finally:
+            feeder.close()
+
+    def processed(self) -> float:
+        return sum(w.processed() for w in self.workers)
+
+    def model_busy_s(self) -> float:
+        return sum(w.model_seconds() for w in self.workers)
+
+    def pids(self) -> dict[str, int]:
+        return {f"worker{i}": w.proc.pid for i, w in enumerate(self.workers)}
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+
+def throughput(
+    group: WorkerGroup, posts: Sequence[BenchPost], stack_pids: dict[str, int]
+) -> dict[str, Any]:
+    """Produce ``posts`` as fast as possible; messages/s until the last is counted."""
+    feeder = Feeder(group.settings, f"tp-{uuid.uuid4().hex[:6]}")
+    pids = {**stack_pids, **group.pids(), "bench": os.getpid()}
+    base, busy0, cpu0 = group.processed(), group.model_busy_s(), cpu_seconds(pids)
+    n = len(posts)
+    t0 = time.time()
+    for post in posts:
+        feeder.send(post)
+    feeder.flush()
+    produced_s = time.time() - t0
+    deadline = time.monotonic() + 120 + n / 5
+    done = 0.0
+    while time.monotonic() < deadline:
+        done = group.processed() - base
+        if done >= n:
+            break
+        time.sleep(0.1)
+    elapsed = time.time() - t0
+    feeder.close()
+    cpu1 = cpu_seconds(pids)
+    return {
+        "messages": n,
+        "processed": int(done),
+        "seconds": round(elapsed, 2),
+        "msgs_per_s": round(done / elapsed, 1),
+        "produce_seconds": round(produced_s, 2),
+        "model_busy_share": round((group.model_busy_s() - busy0) / elapsed / len(group.workers), 3),
+        "cpu_ms_per_msg": {
+            k: round((cpu1[k] - cpu0.get(k, 0.0)) / max(done, 1) * 1000, 3) for k in cpu1
+        },
+        "complete": done >= n,
+    }
+
+
+class VisibilityListener:
+    """Receives ``SET opinion:done:<id>`` keyspace events; records when each id arrived."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = redis_client(settings)
+        self.client.config_set("notify-keyspace-events", "K$")
+        db = int(self.client.connection_pool.connection_kwargs.get("db", 0) or 0)
+        self.pattern = f"__keyspace@{db}__:{DONE_PREFIX}*"
+        self.prefix = len(self.pattern) - 1
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.psubscribe(self.pattern)
+        self._thread = threading.Thread(target=self._run, name="bench-visibility", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        seen, prefix = self.seen, self.prefix
+        while not self._stop.is_set():
+            msg = self._pubsub.get_message(timeout=0.2)
+            if msg is not None:
+                channel = msg["channel"].decode()
+                seen.setdefault(channel[prefix:], time.time())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._pubsub.close()
+        with contextlib.suppress(Exception):
+            self.client.config_set("notify-keyspace-events", "")
+        self.client.close()
+
+
+def latency(
+    group: WorkerGroup, posts: Sequence[BenchPost], rate: float, tail_s: float = 30
+) -> dict[str, Any]:
+    """Produce ``posts`` at ``rate`` per second; produce-to-Redis-visible percentiles."""
+    listener = VisibilityListener(group.settings)
+    feeder = Feeder(group.settings, f"lat-{uuid.uuid4().hex[:6]}")
+    try:
+        t0 = time.time()
+        for i, post in enumerate(posts):
+            due = t0 + i / rate
+            pause = due - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            feeder.send(post, record=True)
+        feeder.flush()
+        send_s = time.time() - t0
+        deadline = time.monotonic() + tail_s
+        while time.monotonic() < deadline and len(listener.seen) < len(feeder.sent_at):
+            time.sleep(0.1)
+    finally:
+        feeder.close()
+        listener.close()
+    lat = np.array([listener.seen[k] - t for k, t in feeder.sent_at.items() if k in listener.seen])
+    pct = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
+    return {
+        "target_msgs_per_s": round(rate, 1),
+        "achieved_msgs_per_s": round(len(posts) / send_s, 1),
+        "messages": len(posts),
+        "visible": len(lat),
+        "p50_s": round(float(pct[0]), 3),
+        "p95_s": round(float(pct[1]), 3),
+        "p99_s": round(float(pct[2]), 3),
+        "max_s": round(float(lat.max()), 3) if len(lat) else None,
+    }

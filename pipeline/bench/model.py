@@ -1,0 +1,151 @@
+"""In-process measurements: model-only throughput, the naive baseline, per-stage costs.
+
+*Model-only* is the transformer the worker calls (``TransformerClassifier.predict_proba``:
+tokenise, length-sort, dynamically padded forward passes, softmax) on the worker's own texts
+(cleaned and masked by ``ingest.prepare``), one call per batch of ``b`` texts, as the worker
+makes them. *Naive* is what simple Kafka sentiment demos do: a ``transformers`` text-
+classification pipeline called once per message, with the same weights (fp32, or int8 when
+the option under test is int8) and the same truncation.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from pipeline.aggregation.plans import Plans
+from pipeline.bench.corpus import BenchPost, render, watch_set
+from pipeline.config import Settings
+from pipeline.model.lexicon import lexicon_for
+from pipeline.model.transformer import TransformerClassifier, load_checkpoint, quantize_int8
+from pipeline.model.types import SentimentScorer
+from pipeline.schemas import parse_post
+from pipeline.worker.batch import BatchProcessor, RawMessage
+from pipeline.worker.ingest import prepare
+
+
+def rate(call: Callable[[Sequence[str]], object], texts: Sequence[str], batch: int) -> float:
+    """Messages/s of ``call`` over ``texts`` in chunks of ``batch`` (after one warm-up call)."""
+    call(texts[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        call(texts[i : i + batch])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def cpu_ms_per_msg(
+    call: Callable[[Sequence[str]], object], texts: Sequence[str], batch: int
+) -> float:
+    """CPU milliseconds (all threads of this process) per message of ``call``."""
+    call(texts[:batch])
+    started = time.process_time()
+    for i in range(0, len(texts), batch):
+        call(texts[i : i + batch])
+    return (time.process_time() - started) / len(texts) * 1000
+
+
+def with_threads(threads: int, fn: Callable[..., float], *args: Any) -> float:
+    """``fn(*args)`` with torch's intra-op threads set to ``threads``, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def model_only(
+    model: TransformerClassifier,
+    texts: Sequence[str],
+    batch_sizes: Sequence[int],
+    *,
+    budget_texts: int = 2048,
+) -> dict[str, float]:
+    """Messages/s per batch size (calls of ``b`` texts, forward passes of ``b``); small
+    batches run on fewer texts (the per-text work is the same)."""
+    out = {}
+    configured = model.batch_size
+    try:
+        for b in batch_sizes:
+            model.batch_size = b
+            n = min(len(texts), max(b * 4, min(budget_texts, 64 * b)))
+            out[str(b)] = round(rate(model.predict_proba, texts[:n], b), 1)
+    finally:
+        model.batch_size = configured
+    return out
+
+
+def naive(model: TransformerClassifier, texts: Sequence[str]) -> float:
+    """Messages/s of a ``transformers`` pipeline called once per message."""
+    from transformers import pipeline
+
+    weights = load_checkpoint(model.model_dir).eval()
+    if model.quantized:
+        weights = cast(Any, quantize_int8(weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = pipeline(
+            "text-classification",
+            model=weights,
+            tokenizer=model.tokenizer,
+            device=model.device,
+            top_k=None,
+        )
+    pipe(texts[0], truncation=True, max_length=model.max_len)
+    started = time.perf_counter()
+    for text in texts:
+        pipe(text, truncation=True, max_length=model.max_len)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def stage_costs(
+    posts: Sequence[BenchPost], scorer: SentimentScorer, settings: Settings
+) -> dict[str, float]:
+    """Microseconds of CPU per message of each non-model step of the worker's hot path."""
+    watches, salt = watch_set(), b"bench"
+    raw = [render(p, f"s{i}", time.time()) for i, p in enumerate(posts)]
+    n = len(raw)
+    out: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        started = time.process_time()
+        result = fn()
+        out[name] = round((time.process_time() - started) / n * 1e6, 1)
+        return result
+
+    limits = {"max_bytes": settings.max_message_bytes, "max_text_chars": settings.max_text_chars}
+    timed("parse_validate_us", lambda: [parse_post(r, **limits) for r in raw])
+    prepared = timed(
+        "ingest_total_us",
+        lambda: [prepare(r, settings=settings, watches=watches, salt=salt) for r in raw],
+    )
+    texts = [p.text for p in prepared]
+    vader = lexicon_for("en")
+    assert vader is not None
+    timed("vader_us", lambda: [vader.analyze(t) for t in texts])
+    preds = scorer.predict(texts, [p.lang for p in prepared])
+    processor = BatchProcessor(
+        settings,
+        model=cast(Any, None),
+        guard=cast(Any, None),
+        aggregates=cast(Any, None),
+        watches=cast(Any, None),
+    )
+    msgs = [RawMessage(value=r, topic="t", partition=0, offset=i) for i, r in enumerate(raw)]
+    scored = timed(
+        "scored_event_us",
+        lambda: [
+            processor._scored(m, p, pr, scorer.version)
+            for m, p, pr in zip(msgs, prepared, preds, strict=True)
+        ],
+    )
+    timed("serialise_json_us", lambda: [s.to_bytes() for s in scored])
+    plans = Plans(settings)
+    timed(
+        "aggregation_plan_us", lambda: [plans.record(scored[i : i + 64]) for i in range(0, n, 64)]
+    )
+    return out

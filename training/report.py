@@ -1,0 +1,117 @@
+"""The run report: ``<data dir>/reports/<run id>.json`` and ``.md``, written every run that
+trained a candidate (promoted, rejected or dry run)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.model.metrics import Metrics
+
+SETS = ("analysts", "base", "overall")
+
+
+def metrics_summary(metrics: dict[str, Metrics]) -> dict[str, Any]:
+    return {name: m.to_dict() for name, m in metrics.items()}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(reports_dir: Path, run_id: str, report: dict[str, Any]) -> Path:
+    """Write both files; returns the JSON path."""
+    json_path = reports_dir / f"{run_id}.json"
+    _atomic_write(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    _atomic_write(reports_dir / f"{run_id}.md", markdown(report))
+    return json_path
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    outcome = report.get("outcome", {})
+    lines = [
+        f"# Training run {report['run_id']}",
+        "",
+        f"**{outcome.get('status', '?').upper()}**: {outcome.get('message', '')}",
+        "",
+        f"- started {report.get('started_at')}, finished {report.get('finished_at')}",
+        f"- current model: `{report.get('current_version')}`; candidate: "
+        f"`{report.get('candidate_version')}`",
+    ]
+    labels = report.get("labels", {})
+    if labels:
+        lines.append(
+            f"- labels: {labels.get('collected', 0)} collected this run, "
+            f"{labels.get('stored', 0)} stored, {labels.get('posts', 0)} labelled posts "
+            f"({labels.get('conflicting_posts', 0)} with conflicting labels, policy "
+            f"`{labels.get('conflict_policy')}`)"
+        )
+    data = report.get("datasets", {})
+    if data:
+        lines.append(
+            f"- training set {data['train']['n']} texts ({data['analysts_train_labels']} "
+            f"analysts' labels), held out: {data['analysts_heldout']['n']} analysts' labels, "
+            f"{data['base_heldout']['n']} base tweets"
+        )
+    training = report.get("training", {})
+    if training:
+        lines.append(
+            f"- fine-tuning: {training.get('steps')} steps (best {training.get('best_step')}) in "
+            f"{training.get('seconds')} s on {training.get('device')}"
+        )
+    evaluation = report.get("evaluation", {})
+    if evaluation:
+        lines += [
+            "",
+            "## Held-out evaluation (fused scores, as the workers produce them)",
+            "",
+            "| set | n | current macro-F1 | candidate macro-F1 | current acc. | candidate acc. |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        cur, cand = evaluation.get("current", {}), evaluation.get("candidate", {})
+        for name in SETS:
+            if name in cur and name in cand:
+                lines.append(
+                    f"| {name} | {cur[name]['n']} | {cur[name]['macro_f1']:.4f} | "
+                    f"{cand[name]['macro_f1']:.4f} | {cur[name]['accuracy']:.4f} | "
+                    f"{cand[name]['accuracy']:.4f} |"
+                )
+        lines += ["", "| set | class | support | current recall | candidate recall |"]
+        lines.append("| --- | --- | --- | --- | --- |")
+        for name in SETS:
+            if name in cur and name in cand:
+                for label, row in cur[name]["per_class"].items():
+                    lines.append(
+                        f"| {name} | {label} | {row['support']} | {row['recall']:.4f} | "
+                        f"{cand[name]['per_class'][label]['recall']:.4f} |"
+                    )
+    gate = report.get("gate", {})
+    if gate:
+        lines += ["", "## Gate", ""]
+        for check in gate.get("checks", []):
+            if not check["judged"]:
+                lines.append(f"- {check['name']}: not judged ({check['threshold']})")
+                continue
+            mark = "ok" if check["passed"] else "**FAIL**"
+            extra = ""
+            if check.get("p_value") is not None:
+                extra = (
+                    f" [lost {check['lost']}, gained {check['gained']}, p={check['p_value']:.3g}]"
+                )
+            lines.append(
+                f"- {check['name']}: {_fmt(check['current'])} -> {_fmt(check['candidate'])} "
+                f"(needs {check['threshold']}){extra} {mark}"
+            )
+        rules = gate.get("rules", {})
+        if rules:
+            lines += ["", "Rules: " + ", ".join(f"{k}={v}" for k, v in rules.items())]
+    return "\n".join(lines) + "\n"

