@@ -178,8 +178,6 @@ def _train_locked(
     if resolved.empty and not force:
         return Outcome("nothing-new", "nothing new to learn: no analysts' labels yet")
     if not force and digest == last.get("labels_fingerprint"):
-        from pipeline.model.registry import ModelRegistry
-
         live = ModelRegistry(settings.registry_dir).current_version() or "the bundled default"
         return Outcome(
             "nothing-new",
