@@ -95,6 +95,11 @@ def terms_key(watch_id: str | None, bucket_start: int) -> str:
     return f"{scope(watch_id)}:terms:{bucket_start}"
 
 
+def samples_key(watch_id: str | None, bucket_start: int) -> str:
+    """Sorted set of the most negative posts (JSON) of one base bucket, by negativity."""
+    return f"{scope(watch_id)}:samples:{bucket_start}"
+
+
 def recent_key(watch_id: str | None) -> str:
     """Capped list of recent scored posts (JSON, newest first)."""
     return f"{scope(watch_id)}:recent"

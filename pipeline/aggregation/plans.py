@@ -26,6 +26,8 @@ RECORD_SHA = hashlib.sha1(RECORD_LUA.encode("utf-8")).hexdigest()
 HGETALL_ABOVE = 200  # read a partition with HGETALL when more buckets than this are needed
 MAX_BUCKETS = 200_000
 MAX_TERMS_PER_POST = 20
+SAMPLES_PER_BUCKET = 10
+"""Most negative posts kept per watch and base bucket (alert examples)."""
 
 Command = tuple[str, tuple[Any, ...], dict[str, Any]]
 
@@ -111,9 +113,11 @@ class Plans:
                     updates += [idx(keys.bucket_key(watch_id, gran, dim, part)), str(start)]
             terms = [t.strip().casefold() for t in event.explanation if t and t.strip()]
             terms = list(dict.fromkeys(terms))[:MAX_TERMS_PER_POST]
-            terms_idx = 0
-            if event.label == "negative" and terms:
-                terms_idx = idx(keys.terms_key(watch_id, _floor(ts, self.base)))
+            terms_idx = samples_idx = 0
+            if event.label == "negative":
+                samples_idx = idx(keys.samples_key(watch_id, _floor(ts, self.base)))
+                if terms:
+                    terms_idx = idx(keys.terms_key(watch_id, _floor(ts, self.base)))
             planned.append(
                 [
                     idx(keys.marker_key(watch_id, event.id)),
@@ -123,10 +127,18 @@ class Plans:
                     terms_idx,
                     terms if terms_idx else [],
                     posts[event.id],
+                    samples_idx,
                 ]
             )
         recent = idx(keys.recent_key(watch_id))
-        plan = {"mttl": self.ttl, "ttl": self.ttl, "cap": self.cap, "recent": recent, "ev": planned}
+        plan = {
+            "mttl": self.ttl,
+            "ttl": self.ttl,
+            "cap": self.cap,
+            "scap": max(SAMPLES_PER_BUCKET, self.settings.alert_sample_posts),
+            "recent": recent,
+            "ev": planned,
+        }
         key_list = list(index)
         return ("evalsha", (RECORD_SHA, len(key_list), *key_list, json.dumps(plan)), {})
 
@@ -271,6 +283,26 @@ class Plans:
             return out
 
         return Op([("lrange", (keys.recent_key(watch_id), 0, end), {})], parse)
+
+    def negative_samples(
+        self, watch_id: str | None, since: datetime, until: datetime, n: int
+    ) -> Op:
+        """The ``n`` most negative posts of the base buckets in ``[since, until)``."""
+        if n <= 0:
+            return Op(parse=lambda _: [])
+        lo, hi = _floor(epoch(since), self.base), epoch(until)
+        starts = range(lo, hi, self.base)
+        if len(starts) > MAX_BUCKETS:
+            raise ValueError("range too long")
+        cmds: list[Command] = [
+            ("zrevrange", (keys.samples_key(watch_id, s), 0, n - 1), {}) for s in starts
+        ]
+
+        def parse(replies: list[Any]) -> list[ScoredPost]:
+            posts = {p.id: p for r in replies for p in map(ScoredPost.model_validate_json, r)}
+            return sorted(posts.values(), key=lambda p: (-p.negativity, p.id))[:n]
+
+        return Op(cmds, parse)
 
     def top_terms(self, watch_id: str | None, since: datetime, until: datetime, n: int) -> Op:
         """Most frequent explanation terms of negative posts in ``[since, until)``."""

@@ -3,9 +3,11 @@
 -- KEYS: every key this call touches (all share one hash tag, so one Cluster slot).
 -- ARGV[1]: JSON {"mttl": marker TTL s, "ttl": bucket TTL s, "cap": recent-list cap,
 --                "recent": KEYS index of the recent list (0 = none),
+--                "scap": negative samples kept per bucket,
 --                "ev": [event, ...]}
 -- event: [marker_idx, label_metric, negativity_millionths, {key_idx, bucket, ...},
---         terms_idx (0 = none), {term, ...}, post_json ("" = none)]
+--         terms_idx (0 = none), {term, ...}, post_json ("" = none),
+--         samples_idx (0 = none: not a negative post)]
 -- An event whose marker already exists is skipped (a replay changes nothing).
 -- Returns the number of events newly counted.
 local plan = cjson.decode(ARGV[1])
@@ -33,6 +35,12 @@ for _, ev in ipairs(plan.ev) do
         redis.call('ZINCRBY', KEYS[ev[5]], 1, term)
       end
       touched[ev[5]] = true
+    end
+    if ev[8] > 0 and ev[7] ~= '' then
+      -- the most negative posts of the bucket, for alerts raised long after it closed
+      redis.call('ZADD', KEYS[ev[8]], ev[3], ev[7])
+      redis.call('ZREMRANGEBYRANK', KEYS[ev[8]], 0, -(plan.scap + 1))
+      touched[ev[8]] = true
     end
     if plan.recent > 0 and ev[7] ~= '' then
       redis.call('LPUSH', KEYS[plan.recent], ev[7])

@@ -99,6 +99,12 @@ class AggregateStore:
         """Most frequent explanation terms of negative posts in the range, with counts."""
         return self._run(self.plans.top_terms(watch_id, since, until, n))
 
+    def negative_samples(
+        self, watch_id: str | None, since: datetime, until: datetime, n: int = 3
+    ) -> list[ScoredPost]:
+        """The most negative masked posts of the range (kept per bucket, so old ranges work)."""
+        return self._run(self.plans.negative_samples(watch_id, since, until, n))
+
     def watch_ids(self) -> list[str]:
         """Watches with at least one counted event."""
         return self._run(self.plans.watch_ids())

@@ -194,13 +194,7 @@ class LiveDetector:
         end = result.start + timedelta(seconds=self.bucket_s)
         share = result.incident_share
         terms = self.store.top_terms(watch_id, start, end, s.alert_top_terms)
-        lo, hi = epoch(start), epoch(end)
-        negatives = [
-            p
-            for p in self.store.recent_posts(watch_id, s.recent_posts_per_watch, label="negative")
-            if lo <= epoch(p.created_at) < hi
-        ]
-        negatives.sort(key=lambda p: -p.negativity)
+        negatives = self.store.negative_samples(watch_id, start, end, s.alert_sample_posts)
         alert_id = alert_id_for(watch_id, start)
         alert = Alert(
             id=alert_id,
@@ -226,7 +220,7 @@ class LiveDetector:
                     "url": p.url,
                     "negativity": round(p.negativity, 4),
                 }
-                for p in negatives[: s.alert_sample_posts]
+                for p in negatives
             ],
             dashboard_url=f"{s.dashboard_url.rstrip('/')}/?watch={watch_id}&alert={alert_id}",
         )

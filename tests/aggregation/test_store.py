@@ -175,3 +175,22 @@ def test_async_store_shares_keys_and_script(stack_settings: Settings, redis_db) 
     assert (first, second, totals["volume"]) == (100, 100, 100)
     assert sync_store.record_batch(events) == 0
     assert sync_store.totals(None, T0, T0 + timedelta(hours=3))["volume"] == 200
+
+
+def test_negative_samples_outlive_the_recent_list(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]
+    early = [
+        make_post(f"e{i}", T0 + timedelta(seconds=i), "negative", watches=["w1"],
+                  negativity=0.5 + i / 100)
+        for i in range(15)
+    ]  # fmt: skip
+    later = [
+        make_post(f"l{i}", T0 + timedelta(hours=1, seconds=i), "negative", watches=["w1"])
+        for i in range(store.settings.recent_posts_per_watch + 5)
+    ]
+    store.record_batch(early)
+    store.record_batch(later)  # pushes every early post out of the capped recent list
+    assert not any(p.id.startswith("e") for p in store.recent_posts("w1", 1000))
+    samples = store.negative_samples("w1", T0, T0 + timedelta(minutes=1), 3)
+    assert [p.id for p in samples] == ["e14", "e13", "e12"]
+    assert store.negative_samples("w1", T0, T0 + timedelta(minutes=1), 0) == []
+    assert store.negative_samples("w2", T0, T0 + timedelta(minutes=1), 3) == []
