@@ -24,9 +24,8 @@ demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it a
 browser:  ## Debian's chromium for the dashboard's browser tests (skipped when unavailable).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: browser tests will be skipped"
 
-# Suites written at the end of the first session and not yet verified in a full run on a
-# clean machine; `make test-extended` runs them. They move into `test` once verified.
-EXTENDED := tests/faults tests/training tests/security tests/benchmarks
+# Suites not yet verified in a full run on a clean machine; `make test-extended` runs them.
+EXTENDED := tests/benchmarks
 
 test: venv browser  ## Lint, then the verified suite (integration tests start a real broker and Redis).
 	$(VENV)/bin/ruff check .

@@ -50,7 +50,8 @@ def main() -> None:
         level=get_settings().log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kafka", "aiokafka", "botocore", "urllib3"):
+    # httpx logs every request's full URL at INFO: webhook URLs are secrets
+    for noisy in ("kafka", "aiokafka", "botocore", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _register_all()
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from pipeline.config import Settings, get_settings
+from pipeline.redis_io import redact_url
 from pipeline.stack.embedded import StackState, stack_down, stack_up
 from pipeline.stack.processes import free_port
 
@@ -90,7 +91,7 @@ def run_demo(
             "watches_file": settings.watches_file or DEMO_WATCHES,
         }
     )
-    typer.echo(f"broker {live.kafka_bootstrap}   redis {live.redis_url}")
+    typer.echo(f"broker {live.kafka_bootstrap}   redis {redact_url(live.redis_url or '')}")
     env = {**os.environ, **live.to_env(), "PYTHONUNBUFFERED": "1"}
     children = Children(env, settings.state_dir / "logs")
     try:

@@ -9,29 +9,55 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from pipeline.aggregation.store import AggregateStore
 from pipeline.config import Settings
 from pipeline.kafka_io import consumer, producer
+from pipeline.redis_io import redis_client
 from pipeline.stack.processes import free_port
+from pipeline.watches.model import Watch
+from pipeline.watches.store import WatchStore
 
 ROOT = Path(__file__).resolve().parents[1]
+# Texts for generated posts (made unique by the tests with an id or counter).
+PHRASES = [
+    "the service was terrible and nobody answered",
+    "really happy with how fast they fixed it",
+    "the announcement is scheduled for next week",
+    "worst experience ever, never again",
+    "great work by the team today",
+    "prices stay the same this quarter",
+]
 
 
 class WorkerProcess:
-    """`opinion worker` in a subprocess with the test's settings; log in the state dir."""
+    """`opinion worker` in a subprocess with the test's settings; log in the state dir.
 
-    def __init__(self, settings: Settings, name: str = "worker", **overrides: object) -> None:
+    ``overrides`` replace settings; ``env`` adds environment variables (e.g. torch threads);
+    ``loglevel`` is the worker's ``--loglevel``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str = "worker",
+        *,
+        loglevel: str = "warning",
+        env: dict[str, str] | None = None,
+        **overrides: object,
+    ) -> None:
         self.port = free_port()
         self.settings = settings.model_copy(update={"worker_web_port": self.port, **overrides})
         self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
-        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        environ = {**os.environ, **(env or {}), **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
+            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", loglevel],
             cwd=ROOT,
-            env=env,
+            env=environ,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -92,6 +118,28 @@ def produce(settings: Settings, messages: Iterable[tuple[str, bytes | None, byte
     return sum(f.succeeded() for f in futures)
 
 
+def read_records(
+    settings: Settings,
+    roles: Iterable[str],
+    *,
+    done: Callable[[], bool],
+    timeout_s: float = 180,
+    **consumer_options: Any,
+) -> Iterator[tuple[str, dict]]:
+    """(role, decoded message) from the start of the roles' topics (own group), until
+    ``done()`` (checked after each poll) or the timeout."""
+    by_topic = {settings.topic(role): role for role in roles}  # type: ignore[arg-type]
+    group = consumer(settings, *by_topic, group_id=None, **consumer_options)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not done():
+            for tp, records in group.poll(timeout_ms=500, max_records=5000).items():
+                for record in records:
+                    yield by_topic[tp.topic], json.loads(record.value)
+    finally:
+        group.close()
+
+
 def consume_all(
     settings: Settings,
     role: str,
@@ -100,13 +148,27 @@ def consume_all(
     timeout_s: float = 180,
 ) -> list[dict]:
     """Read a topic from the start (own group) until ``until(messages)`` or timeout."""
-    group = consumer(settings, settings.topic(role), group_id=None)  # type: ignore[arg-type]
     out: list[dict] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not until(out):
-            for records in group.poll(timeout_ms=500, max_records=5000).values():
-                out.extend(json.loads(r.value) for r in records)
-    finally:
-        group.close()
+    for _role, message in read_records(
+        settings, [role], done=lambda: until(out), timeout_s=timeout_s
+    ):
+        out.append(message)
     return out
+
+
+def seed_watch(settings: Settings, watch_id: str = "acme", query: str = "acme") -> None:
+    """Store one watch in Redis (posts mentioning ``query`` match it)."""
+    client = redis_client(settings)
+    try:
+        WatchStore(client).put(Watch(id=watch_id, name=watch_id.title(), query=query))
+    finally:
+        client.close()
+
+
+def overall_volume(settings: Settings, since: datetime, until: datetime) -> int:
+    """Posts counted in the Redis aggregates (overall scope) with event times in the range."""
+    client = redis_client(settings)
+    try:
+        return int(AggregateStore(client, settings).totals(None, since, until)["volume"])
+    finally:
+        client.close()

@@ -2,13 +2,20 @@
 
 Each is a small class with ``name`` and ``send(alert, event)``; ``send`` raises on failure
 (the dispatcher retries). None of them is called on the pipeline's thread.
+
+Webhook URLs are secrets (a Slack incoming-webhook URL is its own credential, and a generic
+webhook's secret sits in its path), so failures name only the endpoint's scheme, host and
+port: the dispatcher logs them and parks them in Redis. (httpx's own INFO log line, which
+has the whole URL, is silenced by the CLI.)
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 from email.message import EmailMessage
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -34,6 +41,33 @@ def summary(alert: Alert, event: str = "opened") -> str:
     )
 
 
+class ChannelError(RuntimeError):
+    """A delivery failed; the message never contains the target's full URL."""
+
+
+def endpoint(url: str) -> str:
+    """``scheme://host:port/...`` of ``url``: the part of a webhook URL that is safe to log."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or '?'}{port}/..."
+    except ValueError:
+        return "(invalid URL)"
+
+
+def post(url: str, timeout_s: float, **request: Any) -> None:
+    """POST to ``url``; raises ``ChannelError`` (without the URL's path) unless 2xx."""
+    try:
+        response = httpx.post(url, timeout=timeout_s, **request)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        detail = re.sub(r"\b\w+://\S+", endpoint(url), str(exc))  # any URL, as formatted
+        raise ChannelError(f"{type(exc).__name__} posting to {endpoint(url)}: {detail}") from None
+    if not response.is_success:
+        raise ChannelError(
+            f"HTTP {response.status_code} {response.reason_phrase} from {endpoint(url)}"
+        )
+
+
 class WebhookChannel:
     """POSTs the alert JSON (the ``Alert`` schema); header ``X-Opinion-Event`` tells the event."""
 
@@ -43,13 +77,12 @@ class WebhookChannel:
         self.name = name
 
     def send(self, alert: Alert, event: str = "opened") -> None:
-        response = httpx.post(
+        post(
             self.url,
+            self.timeout_s,
             content=alert.to_bytes(),
             headers={"Content-Type": "application/json", "X-Opinion-Event": event},
-            timeout=self.timeout_s,
         )
-        response.raise_for_status()
 
 
 class SlackChannel:
@@ -78,8 +111,7 @@ class SlackChannel:
         return {"text": text, "blocks": blocks}
 
     def send(self, alert: Alert, event: str = "opened") -> None:
-        response = httpx.post(self.url, json=self.payload(alert, event), timeout=self.timeout_s)
-        response.raise_for_status()
+        post(self.url, self.timeout_s, json=self.payload(alert, event))
 
 
 class EmailChannel:

@@ -34,7 +34,9 @@ def format_table(rows: list[Row]) -> list[str]:
     """The rows as an aligned text table, notes underneath."""
     cells = [HEADERS, *(r.cells() for r in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     lines += [f"  {r.scenario}: {r.note}" for r in rows if r.note]
     return lines

@@ -5,9 +5,9 @@ accounting (scored, dead-lettered, lost, double-counted) that ends up in the sum
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -15,25 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from unittest import mock
 
-from pipeline.aggregation.store import AggregateStore
 from pipeline.config import Settings
-from pipeline.kafka_io import consumer, producer
-from pipeline.redis_io import redis_client
+from pipeline.kafka_io import producer
 from pipeline.stack import stack_down, stack_up
-from pipeline.watches.model import Watch
-from pipeline.watches.store import WatchStore
-from tests.harness import WorkerProcess
+from tests.harness import PHRASES, WorkerProcess, overall_volume, read_records, seed_watch
 
 START = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
-PHRASES = [
-    "the service was terrible and nobody answered",
-    "really happy with how fast they fixed it",
-    "the announcement is scheduled for next week",
-    "worst experience ever, never again",
-    "great work by the team today",
-]
 INVALID = [
     b'{"id": "broken", "source": ',
     b'["not", "an", "object"]',
@@ -113,9 +101,7 @@ def durable_stack(base: Settings) -> Iterator[Settings]:
         live = base.model_copy(
             update={"kafka_bootstrap": state.kafka_bootstrap, "redis_url": state.redis_url}
         )
-        client = redis_client(live)
-        WatchStore(client).put(Watch(id="acme", name="Acme", query="acme"))
-        client.close()
+        seed_watch(live)
         yield live
     finally:
         stack_down(base)
@@ -123,8 +109,7 @@ def durable_stack(base: Settings) -> Iterator[Settings]:
 
 def start_worker(settings: Settings, name: str, **overrides: object) -> WorkerProcess:
     """A real ``opinion worker`` subprocess (one torch thread), ready to consume."""
-    with mock.patch.dict(os.environ, WORKER_ENV):
-        worker = WorkerProcess(settings, name=name, **overrides)
+    worker = WorkerProcess(settings, name=name, env=WORKER_ENV, **overrides)
     worker.wait_ready(180)
     return worker
 
@@ -137,25 +122,26 @@ def assert_no_agent_crash(worker: WorkerProcess) -> None:
 
 class SteadyReplay(threading.Thread):
     """Produces ``items`` at ``rate`` per second with the project's kafka-python producer
-    (acks=all, idempotence off, retries) and records what the broker acknowledged."""
+    (acks=all, idempotence off, retries) and records what the broker acknowledged: valid
+    posts by id, invalid messages by key."""
 
     def __init__(self, settings: Settings, items: list[FeedItem], rate: float) -> None:
         super().__init__(name="steady-replay", daemon=True)
         self.settings, self.items, self.rate = settings, items, rate
         self.acked_valid: set[str] = set()
-        self.acked_invalid = 0
+        self.acked_invalid: set[bytes] = set()
         self.failed = 0
         self.errors: list[str] = []
         self.sent = 0
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
 
-    def _ok(self, valid_id: str | None) -> None:
+    def _ok(self, item: FeedItem) -> None:
         with self._lock:
-            if valid_id is None:
-                self.acked_invalid += 1
+            if item.valid_id is None:
+                self.acked_invalid.add(item.key)
             else:
-                self.acked_valid.add(valid_id)
+                self.acked_valid.add(item.valid_id)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -166,7 +152,7 @@ class SteadyReplay(threading.Thread):
     @property
     def acked(self) -> int:
         with self._lock:
-            return len(self.acked_valid) + self.acked_invalid
+            return len(self.acked_valid) + len(self.acked_invalid)
 
     def run(self) -> None:
         client = producer(self.settings)
@@ -179,7 +165,7 @@ class SteadyReplay(threading.Thread):
                 if delay > 0:
                     time.sleep(delay)
                 future = client.send(self.settings.topic(item.role), key=item.key, value=item.value)  # type: ignore[arg-type]
-                future.add_callback(lambda _md, vid=item.valid_id: self._ok(vid))
+                future.add_callback(lambda _md, it=item: self._ok(it))
                 future.add_errback(self._fail)
                 self.sent += 1
         finally:
@@ -195,47 +181,31 @@ class SteadyReplay(threading.Thread):
 
 @dataclass
 class Outcome:
-    """What came out of the pipeline: scored ids (with repeats) and dead-letter positions."""
+    """What came out of the pipeline: scored post ids and dead-lettered message keys, each
+    with how often it came out."""
 
     scored: Counter[str] = field(default_factory=Counter)
-    dead: set[tuple[str, int, int]] = field(default_factory=set)
+    dead: Counter[bytes] = field(default_factory=Counter)
     dead_reasons_ok: bool = True
 
 
 def collect(
-    settings: Settings, expect_valid: set[str], expect_dead: int, timeout_s: float = 240
+    settings: Settings, expect_valid: set[str], expect_dead: set[bytes], timeout_s: float = 240
 ) -> Outcome:
     """Read the scored and dead-letter topics until every expected message came out."""
     out = Outcome()
-    scored_topic, dead_topic = settings.topic("scored"), settings.topic("dead_letter")
-    client = consumer(settings, scored_topic, dead_topic, group_id=None)  # type: ignore[arg-type]
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            for tp, records in client.poll(timeout_ms=500, max_records=5000).items():
-                for record in records:
-                    data = json.loads(record.value)
-                    if tp.topic == scored_topic:
-                        out.scored[data["id"]] += 1
-                    else:
-                        out.dead.add((data["topic"], data["partition"], data["offset"]))
-                        out.dead_reasons_ok &= bool(data["error"]) and bool(data["stage"])
-            if expect_valid <= out.scored.keys() and len(out.dead) >= expect_dead:
-                break
-    finally:
-        client.close()
+
+    def complete() -> bool:
+        return expect_valid <= out.scored.keys() and expect_dead <= out.dead.keys()
+
+    for role, data in read_records(settings, ("scored", "dead_letter"), done=complete,
+                                   timeout_s=timeout_s):  # fmt: skip
+        if role == "scored":
+            out.scored[data["id"]] += 1
+        else:
+            out.dead[base64.b64decode(data["key_b64"] or "")] += 1
+            out.dead_reasons_ok &= bool(data["error"]) and bool(data["stage"])
     return out
-
-
-def overall_volume(settings: Settings, span_s: float) -> int:
-    """Posts counted in Redis (overall scope) over the feed's event-time range."""
-    client = redis_client(settings)
-    try:
-        store = AggregateStore(client, settings)
-        since, until = START - timedelta(hours=1), START + timedelta(seconds=span_s, hours=1)
-        return int(store.totals(None, since, until)["volume"])
-    finally:
-        client.close()
 
 
 def account(
@@ -244,19 +214,24 @@ def account(
     """Wait for the output, then compare it with what the broker acknowledged."""
     out = collect(settings, replay.acked_valid, replay.acked_invalid)
     time.sleep(2)  # the last batch's aggregation lands right after its publish
-    unique = set(out.scored) & replay.acked_valid
-    volume = overall_volume(settings, n)
-    repeats = sum(out.scored.values()) - len(out.scored)
-    extra = f"{replay.failed} not acked; {repeats} re-published (at-least-once)"
-    if len(out.dead) > replay.acked_invalid:  # a retried send the broker had already written
-        extra += f"; {len(out.dead) - replay.acked_invalid} invalid written twice by retries"
+    scored = set(out.scored) & replay.acked_valid
+    dead = set(out.dead) & replay.acked_invalid
+    volume = overall_volume(
+        settings, START - timedelta(hours=1), START + timedelta(seconds=n, hours=1)
+    )
+    extra = [
+        f"{replay.failed} not acked",
+        f"{out.scored.total() - len(out.scored)} scored events re-published (at-least-once)",
+    ]
+    if repeats := out.dead.total() - len(out.dead):  # a retried send already written
+        extra.append(f"{repeats} dead letters repeated (invalid input written twice by retries)")
     row = Row(
         scenario,
         messages_in=replay.acked,
-        scored=len(unique),
-        dead_lettered=len(out.dead),
-        lost=len(replay.acked_valid - unique) + max(0, replay.acked_invalid - len(out.dead)),
+        scored=len(scored),
+        dead_lettered=len(dead),
+        lost=len(replay.acked_valid - scored) + len(replay.acked_invalid - dead),
         double_counted=volume - len(out.scored),
-        note="; ".join(x for x in (note, extra) if x),
+        note="; ".join([note, *extra] if note else extra),
     )
     return row, out

@@ -1,6 +1,8 @@
 """Alert channel down: a real worker's spike detector opens (and resolves) an alert while the
 webhook answers 503; the dispatcher retries, parks the deliveries in Redis, its sweeper
-re-sends them, and both events arrive once the webhook answers 200 again.
+re-sends them, and both events arrive once the webhook answers 200 again. The webhook URL
+carries a secret in its path, which must appear neither in the worker's INFO log nor in the
+parked deliveries.
 
 The incident is scripted at the aggregate level (the scored posts of a watch, recorded in
 Redis as the worker would), because the tiny test model's labels are random; the worker's
@@ -9,7 +11,6 @@ own detection timer, alert store and dispatcher do everything else.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from pipeline.aggregation import keys
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.kafka_io import consumer
 from pipeline.redis_io import redis_client
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
@@ -27,6 +27,7 @@ from pipeline.worker.watermark import WATERMARKS_KEY
 from tests.aggregation.factories import scripted_feed
 from tests.alerting.servers import Receiver
 from tests.faults.helpers import Row, start_worker
+from tests.harness import consume_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DOWN_S = 12.0
@@ -46,9 +47,10 @@ def test_webhook_down_then_back_gets_every_alert_event(
 ) -> None:
     receiver = Receiver()
     receiver.status = 503
+    secret = "hook-s3cret-9f41c7"  # webhook URLs are credentials: never logged or stored
     settings = fresh_topics.model_copy(
         update={
-            "alert_webhook_url": receiver.url,
+            "alert_webhook_url": f"{receiver.url}/{secret}",
             "alert_retry_max": 2,
             "alert_retry_backoff_s": 0.2,
             "alert_retry_interval_s": 2.0,
@@ -65,12 +67,15 @@ def test_webhook_down_then_back_gets_every_alert_event(
         client.hset(WATERMARKS_KEY, f"{settings.topic('social')}:0", f"{latest}|{time.time()}")
 
     watermark()
-    worker = start_worker(settings, "alerts", model_dir=tiny_model, detector_interval_s=1.0)
+    worker = start_worker(
+        settings, "alerts", loglevel="info", model_dir=tiny_model, detector_interval_s=1.0
+    )
     store = AlertStore(client, settings)
     try:
         wait_for(lambda: watermark() or len(store.list()) == 1, 90, "no alert opened")
         alert = store.list()[0]
         wait_for(lambda: client.llen(keys.ALERT_RETRY) > 0, 30, "nothing was parked")
+        parked = b"".join(client.lrange(keys.ALERT_RETRY, 0, -1))
         time.sleep(DOWN_S)
         refused = receiver.hits
         receiver.status = 200
@@ -102,6 +107,9 @@ def test_webhook_down_then_back_gets_every_alert_event(
         )
     )
     assert alive, worker.log_tail()
+    assert secret.encode() not in parked and b"503" in parked, parked[:500]
+    log = worker.log_path.read_text(errors="replace")
+    assert "failed (attempt" in log and secret not in log, "webhook URL leaked into the log"
     assert refused >= 2, "the webhook was never retried while down"
     assert sorted(delivered) == [(alert.id, "opened"), (alert.id, "resolved")], delivered
     assert on_kafka >= 2, "the Kafka alerts topic did not get the opened and resolved events"
@@ -109,13 +117,6 @@ def test_webhook_down_then_back_gets_every_alert_event(
 
 
 def alerts_on_kafka(settings: Settings) -> int:
-    """Alert records on the alerts topic."""
-    group = consumer(settings, settings.topic("alerts"), group_id=None)  # type: ignore[arg-type]
-    records: list = []
-    deadline = time.monotonic() + 15
-    try:
-        while time.monotonic() < deadline and len(records) < 2:
-            records += [r for rs in group.poll(timeout_ms=500).values() for r in rs]
-        return sum(1 for r in records if json.loads(r.value)["watch_id"] == "acme")
-    finally:
-        group.close()
+    """Alert records of the watch on the alerts topic."""
+    records = consume_all(settings, "alerts", until=lambda got: len(got) >= 2, timeout_s=15)
+    return sum(1 for r in records if r["watch_id"] == "acme")

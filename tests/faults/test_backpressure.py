@@ -87,7 +87,8 @@ def test_overload_grows_lag_not_memory(
             rss = proc.memory_info().rss / 2**20
             samples.append((time.monotonic() - t0, rss, flood.flushed, consumed))
             time.sleep(1)
-        scored = worker.metrics()["opinion_scored_total"]
+        final = worker.metrics()
+        scored, dead = final["opinion_scored_total"], final["opinion_dead_lettered_total"]
         scored_rate = (scored - m0) / (time.monotonic() - overload_start + 5)
         alive = worker.proc.poll() is None
     finally:
@@ -105,7 +106,7 @@ def test_overload_grows_lag_not_memory(
             f"overload {produced_rate / max(scored_rate, 1e-9):.0f}x for {OVERLOAD_S:.0f} s",
             messages_in=int(samples[-1][2]),
             scored=int(scored),
-            dead_lettered=0,
+            dead_lettered=int(dead),
             lost=None,  # the backlog takes ~10 min to drain: see the crash scenarios
             double_counted=None,
             note=f"produced {produced_rate:.0f}/s vs scored {scored_rate:.0f}/s; lag "
@@ -115,6 +116,7 @@ def test_overload_grows_lag_not_memory(
         )
     )
     assert alive, worker.log_tail()
+    assert dead == 0, "valid posts dead-lettered under overload"
     assert produced_rate >= 0.8 * FACTOR * scored_rate, (produced_rate, scored_rate)
     assert lag_last > lag_first + 0.5 * (samples[-1][2] - settle[0][2]), (lag_first, lag_last)
     assert growth < MAX_GROWTH_MB, samples

@@ -17,6 +17,7 @@ from pipeline.stack import StackState
 from pipeline.stack.embedded import restart_process
 from tests.alerting.servers import sample_alert
 from tests.faults.helpers import (
+    Outcome,
     Row,
     SteadyReplay,
     account,
@@ -31,10 +32,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 150.0  # messages/s: steady, well within one worker's pace with the tiny model
 
 
-def assert_clean(row: Row, replay: SteadyReplay) -> None:
+def assert_clean(row: Row, out: Outcome, replay: SteadyReplay) -> None:
     assert replay.acked > 0.5 * len(replay.items), f"producer stalled: {replay.errors}"
     assert row.lost == 0, row
     assert row.double_counted == 0, row
+    valid = {item.valid_id for item in replay.items if item.valid_id is not None}
+    invalid = {item.key for item in replay.items if item.valid_id is None}
+    assert set(out.scored) <= valid, "scored posts nobody sent"
+    assert set(out.dead) <= invalid, "valid posts (or unknown messages) dead-lettered"
+    assert out.dead_reasons_ok, "a dead letter without a reason or stage"
 
 
 def test_worker_kill9_one_of_two_then_the_only_one(
@@ -54,7 +60,7 @@ def test_worker_kill9_one_of_two_then_the_only_one(
             time.sleep(2)
             w3 = start_worker(settings, "w3")
             replay.join(300)
-            row, _ = account("worker kill -9 (1 of 2, then the only one)", settings, replay, n)
+            row, out = account("worker kill -9 (1 of 2, then the only one)", settings, replay, n)
             assert w3.proc.poll() is None, w3.log_tail()
         finally:
             replay.stop_event.set()
@@ -64,7 +70,7 @@ def test_worker_kill9_one_of_two_then_the_only_one(
     fault_report.append(row)
     for worker in (w1, w2, w3):
         assert_no_agent_crash(worker)  # type: ignore[arg-type]
-    assert_clean(row, replay)
+    assert_clean(row, out, replay)
 
 
 def test_broker_kill9_and_restart(
@@ -80,14 +86,14 @@ def test_broker_kill9_and_restart(
                 replay.wait_sent(int(n * fraction))
                 restart_process(settings, "kafka")
             replay.join(300)
-            row, _ = account("broker kill -9 + restart (x2)", settings, replay, n)
+            row, out = account("broker kill -9 + restart (x2)", settings, replay, n)
             assert worker.proc.poll() is None, worker.log_tail()
         finally:
             replay.stop_event.set()
             worker.stop()
     fault_report.append(row)
     assert_no_agent_crash(worker)
-    assert_clean(row, replay)
+    assert_clean(row, out, replay)
 
 
 def test_redis_kill9_down_then_restarted(
@@ -112,7 +118,7 @@ def test_redis_kill9_down_then_restarted(
             retries = worker.metrics()["opinion_redis_retries_total"]
             restart_process(settings, "redis")
             replay.join(300)
-            row, _ = account(
+            row, out = account(
                 f"Redis kill -9, down {down_s:.0f} s, restart (AOF)", settings, replay, n
             )
             assert worker.proc.poll() is None, worker.log_tail()
@@ -127,4 +133,4 @@ def test_redis_kill9_down_then_restarted(
     assert retries > 0, "the worker did not notice Redis was down"
     assert "spike detection skipped: Redis unavailable" in log, "detection timer did not log"
     assert alert is not None and alert.state == "firing", "alert state lost in the restart"
-    assert_clean(row, replay)
+    assert_clean(row, out, replay)

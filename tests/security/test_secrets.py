@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 import subprocess
+import traceback
 from pathlib import Path
 
 import pytest
 
+from pipeline.alerting.channels import ChannelError, SlackChannel, WebhookChannel
 from pipeline.config import Settings
 from pipeline.redis_io import redact_url
+from pipeline.stack.processes import free_port
 from pipeline.worker.runner import preflight
+from tests.alerting.servers import Receiver, sample_alert
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 5_000_000
@@ -141,3 +145,24 @@ def test_secrets_are_hidden_in_settings_reprs() -> None:
     )
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert not any(s in shown for s in ("Pw-One-8c1", "Pw-Two-1d2", "Salt-3e4", "Pw-Four-5f6"))
+
+
+def test_webhook_failures_do_not_reveal_the_url() -> None:
+    """A webhook URL is a credential (Slack's is the whole secret): failure messages, which
+    the dispatcher logs and parks in Redis, name only the endpoint."""
+    receiver = Receiver()
+    receiver.status = 503
+    secret = "T0SECRET/B0SECRET/hook-token-5e2a"
+    closed = f"http://127.0.0.1:{free_port()}/services/{secret}"
+    try:
+        for channel in (WebhookChannel(f"{receiver.url}/{secret}"),
+                        SlackChannel(f"{receiver.url}/{secret}"),
+                        WebhookChannel(closed, timeout_s=2)):  # fmt: skip
+            with pytest.raises(ChannelError) as failure:
+                channel.send(sample_alert())
+            assert "127.0.0.1" in str(failure.value)
+            # not in the message, nor in a logged traceback (chained exceptions included)
+            assert secret not in "".join(traceback.format_exception(failure.value))
+    finally:
+        receiver.close()
+    assert receiver.hits == 2

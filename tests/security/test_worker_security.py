@@ -8,15 +8,11 @@ topic (masked before storage)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from unittest import mock
 
 import psutil
 import pytest
@@ -29,14 +25,13 @@ from pipeline.config import Settings
 from pipeline.detection.live import LiveDetector
 from pipeline.redis_io import redis_client
 from pipeline.stack import stack_down, stack_status, stack_up
-from pipeline.stack.processes import free_port
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.aggregation.factories import scripted_feed
 from tests.alerting.servers import sample_alert
 from tests.faults.helpers import WORKER_ENV
 from tests.faults.tiny_model import build_tiny_checkpoint
-from tests.harness import ROOT, WorkerProcess, consume_all, produce
+from tests.harness import WorkerProcess, consume_all, produce, seed_watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,24 +52,6 @@ TEMPLATES = [
     "cc {handle} Acme support is useless, ring {phone}",
     "Great flight with @AcmeAir today! thanks {handle} ({email})",
 ]
-
-
-class InfoWorker(WorkerProcess):
-    """``WorkerProcess`` logging at INFO (Faust's banner and more), where leaks would show."""
-
-    def __init__(self, settings: Settings, name: str) -> None:
-        self.port = free_port()
-        self.settings = settings.model_copy(update={"worker_web_port": self.port})
-        self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
-        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @dataclass
@@ -127,12 +104,10 @@ def secure_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureRun]:
         update={"kafka_bootstrap": up.kafka_bootstrap, "redis_url": up.redis_url}
     )
     try:
-        client = redis_client(settings)
-        WatchStore(client).put(Watch(id="acme", name="Acme", query="acme"))
-        client.close()
+        seed_watch(settings)
         messages = pii_posts(30)
-        with mock.patch.dict(os.environ, WORKER_ENV):
-            worker = InfoWorker(settings, name="secure")
+        # INFO (Faust's banner and more), where leaks would show
+        worker = WorkerProcess(settings, name="secure", loglevel="info", env=WORKER_ENV)
         try:
             worker.wait_ready(180)
             assert produce(settings, messages) == len(messages)

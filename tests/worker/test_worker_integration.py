@@ -11,24 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.aggregation.store import AggregateStore
 from pipeline.config import Settings
 from pipeline.redis_io import redis_client
-from pipeline.watches.model import Watch
-from pipeline.watches.store import WatchStore
-from tests.harness import WorkerProcess, consume_all, produce
+from tests.harness import PHRASES, WorkerProcess, consume_all, overall_volume, produce, seed_watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PHRASES = [
-    "the service was terrible and nobody answered",
-    "really happy with how fast they fixed it",
-    "the announcement is scheduled for next week",
-    "worst experience ever, never again",
-    "great work by the team today",
-    "prices stay the same this quarter",
-]
 INVALID = {
     "bad-json": b'{"id": "x", "source": ',
     "not-object": b'["a", "list"]',
@@ -90,20 +79,8 @@ def mixed_feed(n: int, seed: int, prefix: str) -> tuple[list, dict[str, str], in
     return messages, valid, invalid, reposts
 
 
-def overall_volume(settings: Settings) -> int:
-    client = redis_client(settings)
-    try:
-        store = AggregateStore(client, settings)
-        totals = store.totals(None, START - timedelta(hours=1), START + timedelta(hours=3))
-        return int(totals["volume"])
-    finally:
-        client.close()
-
-
-def seed_watch(settings: Settings) -> None:
-    client = redis_client(settings)
-    WatchStore(client).put(Watch(id="acme", name="Acme", query="acme"))
-    client.close()
+def volume(settings: Settings) -> int:
+    return overall_volume(settings, START - timedelta(hours=1), START + timedelta(hours=3))
 
 
 def test_mixed_feed_scored_once_dead_lettered_and_counted(fresh_topics: Settings) -> None:
@@ -132,7 +109,7 @@ def test_mixed_feed_scored_once_dead_lettered_and_counted(fresh_topics: Settings
     assert metrics["opinion_dead_lettered_total"] == invalid
     assert all(s["watch_ids"] == ["acme"] and s["model_version"] for s in scored)
     assert all(abs(sum(s["probabilities"].values()) - 1) < 1e-3 for s in scored)
-    assert overall_volume(settings) == len(groups)
+    assert volume(settings) == len(groups)
     assert metrics["opinion_batch_size_count"] < len(valid) / 4, "posts were not batched"
 
 
@@ -167,4 +144,4 @@ def test_two_workers_split_partitions_and_survive_a_kill(fresh_topics: Settings)
         first.stop()
         second.stop()
     assert {valid[s["id"]] for s in scored} == groups, "a post was lost"
-    assert overall_volume(settings) == len(groups), "aggregates double-counted or lost posts"
+    assert volume(settings) == len(groups), "aggregates double-counted or lost posts"
