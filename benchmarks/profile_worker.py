@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--model-dir", type=Path, default=None)
     ap.add_argument("--quantize", default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the worker")
     ap.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     ap.add_argument("--keep", type=Path, default=None, help="copy the raw stacks here")
     args = ap.parse_args()
@@ -62,7 +63,8 @@ def main() -> None:
     settings = model_settings(get_settings(), options)
     posts = corpus.take(args.messages)
     with e2e.embedded_stack(settings) as (live, _pids):
-        group = e2e.WorkerGroup(e2e.phase_settings(live, "prof"), 1, "prof")
+        phase = e2e.phase_settings(live, "prof").model_copy(update={"torch_threads": args.threads})
+        group = e2e.WorkerGroup(phase, 1, "prof")
         try:
             group.start(corpus.take(128, offset=20_000))
             e2e.reset_dedup(group.settings)

@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.bench import BenchOptions, run_bench
 from pipeline.bench.report import summary
+from pipeline.bench.runner import BenchOptions, run_bench
 from pipeline.model import BUNDLED_DIR
 
 RESULTS = Path(__file__).with_name("results")
@@ -46,7 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=0, help="0 = per option (~30 s each)")
     ap.add_argument("--only", default=",".join(OPTIONS))
-    ap.add_argument("--workers", default="1,1x1,2")
+    ap.add_argument("--workers", default="1x1,1x2,2x1")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--max-load", type=float, default=0.8)

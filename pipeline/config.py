@@ -131,7 +131,9 @@ class Settings(BaseSettings):
     dedup_window_s: int = Field(3600, ge=1, description="Same normalised text within = repost.")
     watches_file: Path | None = Field(None, description="YAML seeding the watches in Redis.")
     batch_max_size: int = Field(64, ge=1, description="Largest scoring batch.")
-    batch_max_wait_s: float = Field(0.2, gt=0, description="Longest wait to fill a batch.")
+    # 0.1 s: p95 produce-to-Redis latency at half load 1.1 -> 0.7 s (BENCHMARKS.md); under a
+    # backlog batches fill at once and the wait does not apply.
+    batch_max_wait_s: float = Field(0.1, gt=0, description="Longest wait to fill a batch.")
     kafka_session_timeout_s: float = Field(
         10.0, description="Consumer session timeout (failover time of a dead worker)."
     )
@@ -163,7 +165,7 @@ class Settings(BaseSettings):
         0, ge=0, description="Torch intra-op threads per worker on CPU; 0 = one per core."
     )
     model_batch_size: int = Field(
-        0, ge=0, description="Texts per transformer forward pass; 0 = 64 on CPU, 256 on CUDA."
+        0, ge=0, description="Texts per transformer forward pass; 0 = 16 on CPU, 256 on CUDA."
     )
 
     # --- aggregation / alerting --------------------------------------------------------

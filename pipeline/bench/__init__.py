@@ -4,8 +4,8 @@
 size (``model``), a naive one-message-at-a-time ``transformers`` pipeline, per-stage CPU
 costs, end-to-end throughput through a private embedded broker, worker processes and Redis
 (``e2e``), and produce-to-Redis-visible latency at fixed fractions of the measured maximum.
+``report`` renders results for the terminal and BENCHMARKS.md.
+
+Nothing is imported here: ``opinion --help`` imports ``pipeline.bench.cli``, which must not
+pull in torch or transformers (import ``pipeline.bench.runner`` where they are needed).
 """
-
-from pipeline.bench.runner import BenchOptions, run_bench
-
-__all__ = ["BenchOptions", "run_bench"]

@@ -64,7 +64,7 @@ def model_only(
     texts: Sequence[str],
     batch_sizes: Sequence[int],
     *,
-    budget_texts: int = 2048,
+    budget_texts: int = 512,
 ) -> dict[str, float]:
     """Messages/s per batch size (calls of ``b`` texts, forward passes of ``b``); small
     batches run on fewer texts (the per-text work is the same)."""
@@ -161,12 +161,9 @@ def _parallel_child(
     out: Any,
     release: Any,
 ) -> None:
-    """One single-threaded model process of ``model_only_parallel``."""
-    import torch
-
+    """One model process of ``model_only_parallel`` (``spec["num_threads"]`` threads)."""
     from pipeline.model.transformer import TransformerClassifier
 
-    torch.set_num_threads(1)
     model = TransformerClassifier(**spec)
     model.predict_proba(texts[:batch])
     barrier.wait()
@@ -182,11 +179,17 @@ def _parallel_child(
 
 
 def model_only_parallel(
-    model: TransformerClassifier, texts: list[str], batch: int, processes: int, seconds: float
+    model: TransformerClassifier,
+    texts: list[str],
+    batch: int,
+    processes: int,
+    seconds: float,
+    *,
+    threads: int = 1,
 ) -> tuple[float, float | None]:
-    """Aggregate messages/s of ``processes`` single-threaded model processes running at once
-    (how ``processes`` workers with one torch thread each share the cores), and the cores
-    used by other processes meanwhile."""
+    """Aggregate messages/s of ``processes`` model processes with ``threads`` torch threads
+    each, running at once (how that many workers share the cores), and the cores used by
+    other processes meanwhile."""
     import multiprocessing
 
     from pipeline.bench.load import ForeignLoad
@@ -195,10 +198,10 @@ def model_only_parallel(
         "model_dir": model.model_dir,
         "device": "cpu",
         "max_len": model.max_len,
-        "batch_size": batch,
+        "batch_size": model.batch_size,
         "card": model.card,
         "quantize": "int8" if model.quantized else "none",
-        "num_threads": 1,
+        "num_threads": threads,
     }
     ctx = multiprocessing.get_context("spawn")
     barrier, out, release = ctx.Barrier(processes + 1), ctx.Queue(), ctx.Event()

@@ -1,14 +1,18 @@
-"""`opinion bench --json` runs end to end on a tiny workload (no timing assertions)."""
+"""The bench wiring: `opinion bench --json` on a tiny workload (no timing assertions), the
+report renders its result, and the CLI does not import the heavy libraries to show help."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+from pipeline.bench.report import summary, table
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 KEYS = (
     "model_only_msgs_per_s",
@@ -19,20 +23,53 @@ KEYS = (
 )
 
 
-def test_bench_json_has_positive_numbers() -> None:
-    args = ["--messages", "64", "--workers", "1x1", "--batch-sizes", "8"]
-    args += ["--latency-loads", "0.5", "--latency-seconds", "2", "--naive-messages", "4"]
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_json_has_positive_numbers_and_renders() -> None:
+    args = ["--messages", "48", "--workers", "1x1", "--batch-sizes", "8"]
+    args += ["--latency-loads", "0.5", "--latency-seconds", "1", "--naive-messages", "4"]
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "bench", "--json", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     for key in KEYS:
         assert result[key] > 0, key
-    assert result["device"]
+    assert result["device"] == "cpu" or result["device"].startswith("cuda")
     assert result["end_to_end"]["1x1"]["complete"]
     assert result["latency"]["0.5"]["visible"] > 0
+    assert set(result["model_only"]["per_batch_size"]) == {"8", "64"}
     assert all(v > 0 for v in result["model_only"]["per_batch_size"].values())
+    assert all(v["msgs_per_s"] > 0 for v in result["naive"].values())
+
+    text = summary(result)
+    assert "end to end 1x1" in text and "latency at 50%" in text
+    md = table([result], {result["model"]["version"]: {"model": 0.5, "fused": 0.6}})
+    assert "| e2e 1x1 |" in md and "| 50% |" in md and "0.500 / 0.600" in md
+
+
+def test_cli_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, pipeline.cli as c; c._register_all(); "
+        "print(sorted(m for m in ('torch', 'transformers', 'faust', 'pandas') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_committed_results_render() -> None:
+    """BENCHMARKS.md's tables come from these files: they must match the report code."""
+    files = sorted(p for p in RESULTS.glob("*.json") if p.name != "accuracy.json")
+    assert files
+    results = [json.loads(p.read_text()) for p in files]
+    accuracy = json.loads((RESULTS / "accuracy.json").read_text())
+    md = table(results, accuracy)
+    for r in results:
+        assert f"| {r['label']} |" in md
+        assert all(key in r for key in KEYS) and r["device"]
+        summary(r)

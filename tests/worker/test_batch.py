@@ -110,3 +110,22 @@ def test_watches_match_handles_before_masking() -> None:
     result = run(processor, [post(1, "@Acme you lost my bag")])
     assert result.scored[0].watch_ids == ["acme"]
     assert result.scored[0].text == "@user you lost my bag"
+
+
+def test_handle_scores_in_chunks_and_commits_each_in_order_before_returning() -> None:
+    scorer = KeywordScorer()
+    processor, aggregates = make_processor(scorer)
+    processor.settings = processor.settings.model_copy(update={"batch_max_size": 4})
+    published: list[list[str]] = []
+    committed_when_published: list[int] = []
+
+    async def publish(result) -> None:  # type: ignore[no-untyped-def]
+        committed_when_published.append(len(aggregates.events))
+        await asyncio.sleep(0.01)  # the next chunk is scored meanwhile
+        published.append([s.id for s in result.scored])
+
+    asyncio.run(processor.handle([post(i, f"great day {i}") for i in range(10)], publish))
+    assert scorer.calls == [4, 4, 2]
+    assert published == [["p0", "p1", "p2", "p3"], ["p4", "p5", "p6", "p7"], ["p8", "p9"]]
+    assert committed_when_published == [0, 4, 8]  # chunk i+1 publishes after i is committed
+    assert set(aggregates.events) == {f"p{i}" for i in range(10)}
