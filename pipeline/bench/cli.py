@@ -22,7 +22,7 @@ def bench(
         None, help="auto | none | int8 (default: OPINION_MODEL_QUANTIZE)."
     ),
     workers: str = typer.Option(
-        "1,1x1,2",
+        "1x1,1x2,2x1",
         help="End-to-end configurations: WORKERSxTHREADS (torch threads per worker) or WORKERS "
         "(cores shared out), comma-separated.",
     ),

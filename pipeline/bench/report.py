@@ -1,8 +1,9 @@
 """Human-readable bench results: the CLI's summary and the BENCHMARKS.md tables.
 
 The one implementation of both; ``benchmarks/report.py`` only reads the result files.
-Numbers in brackets are the 1-minute load average when the number was taken (the machine is
-shared: on 2 cores, a load above ~2 means other processes took CPU from the measurement).
+Numbers in brackets are the 1-minute load average when the number was taken. The bench's own
+broker, Redis and workers count in it (2-4 during end-to-end runs on 2 cores); what other
+processes took is ``foreign_cores`` (``load.ForeignLoad``), shown per result.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _foreign(r: dict[str, Any]) -> float | None:
+    """The most CPU that other processes on the machine took during any throughput number
+    (``ForeignLoad``; ~0 = a clean measurement)."""
+    runs = [*r["model_only"]["configs"].values(), *r["end_to_end"].values(), *r["naive"].values()]
+    values = [x["foreign_cores"] for x in runs if x.get("foreign_cores") is not None]
+    return max(values) if values else None
+
+
 def _name(r: dict[str, Any]) -> str:
     return str(r["label"] or r["model"]["version"])
 
@@ -113,6 +122,7 @@ def table(
         + [f"model-only {k}" for k in layouts]
         + [f"e2e {k}" for k in layouts]
         + ["best e2e / best model-only", "naive (threads: msgs/s)", "best e2e / best naive"]
+        + ["other processes (cores, max)"]
     )
     rows += ["", _row(head), _row(["---"] * len(head))]
     for r in results:
@@ -126,6 +136,7 @@ def table(
                     _ratio(r["ratio_end_to_end_vs_model"]),
                     naive,
                     _ratio(r["ratio_end_to_end_vs_naive"], "x"),
+                    _ratio(_foreign(r)),
                 ]
             )
         )

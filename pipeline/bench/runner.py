@@ -41,7 +41,7 @@ class BenchOptions:
     messages: int = 2000
     model_dir: Path | None = None
     quantize: str | None = None
-    workers: tuple[str, ...] = ("1", "1x1", "2")
+    workers: tuple[str, ...] = ("1x1", "1x2", "2x1")
     repeats: int = 1
     batch_sizes: tuple[int, ...] | None = None
     latency_loads: tuple[float, ...] = (0.5, 0.9)
