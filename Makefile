@@ -27,9 +27,15 @@ browser:  ## Debian's chromium for the dashboard's browser tests (skipped when u
 # Suites not yet verified in a full run on a clean machine; `make test-extended` runs them.
 EXTENDED := tests/benchmarks
 
-test: venv browser  ## Lint, then the verified suite (integration tests start a real broker and Redis).
+# Fault injection and security run in a pytest session of their own (their own embedded
+# stack): run in one session with the rest, the alerts e2e test raised no alerts (an
+# interaction not yet found; see docs/reliability.md).
+ISOLATED := tests/faults tests/security
+
+test: venv browser  ## Lint, the suite (integration tests start a real broker and Redis), then faults/security.
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q $(foreach d,$(EXTENDED),--ignore=$(d))
+	$(PY) -m pytest -q $(foreach d,$(EXTENDED) $(ISOLATED),--ignore=$(d))
+	$(PY) -m pytest -q $(ISOLATED)
 
 test-extended: venv  ## Fault injection, retraining, security and benchmark smoke tests.
 	$(PY) -m pytest -q $(EXTENDED)
