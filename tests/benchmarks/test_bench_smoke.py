@@ -3,6 +3,7 @@ report renders its result, and the CLI does not import the heavy libraries to sh
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 
 from pipeline.bench.report import summary, table
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
 
 KEYS = (
     "model_only_msgs_per_s",
@@ -62,14 +64,18 @@ def test_cli_help_does_not_import_heavy_libraries() -> None:
     assert proc.stdout.strip() == "[]", proc.stdout
 
 
-def test_committed_results_render() -> None:
+def test_committed_results_render_and_benchmarks_md_is_current() -> None:
     """BENCHMARKS.md's tables come from these files: they must match the report code."""
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "benchmarks/report.py")
+    assert spec is not None and spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
     files = sorted(p for p in RESULTS.glob("*.json") if p.name != "accuracy.json")
     assert files
-    results = [json.loads(p.read_text()) for p in files]
-    accuracy = json.loads((RESULTS / "accuracy.json").read_text())
-    md = table(results, accuracy)
-    for r in results:
-        assert f"| {r['label']} |" in md
-        assert all(key in r for key in KEYS) and r["device"]
+    for p in files:
+        r = json.loads(p.read_text())
+        assert all(key in r for key in KEYS) and r["device"], p
         summary(r)
+    md = (ROOT / "BENCHMARKS.md").read_text()
+    current = md.split(report.START, 1)[1].split(report.END, 1)[0].strip()
+    assert current == report.render(), "run: python benchmarks/report.py --write"
