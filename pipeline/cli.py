@@ -42,8 +42,8 @@ def _register_all() -> None:
         entry.load()(app)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def setup_process() -> None:
+    """Offline Hugging Face, the configured log level, and quiet (secret-safe) client loggers."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(
@@ -53,6 +53,11 @@ def main() -> None:
     # httpx logs every request's full URL at INFO: webhook URLs are secrets
     for noisy in ("kafka", "aiokafka", "botocore", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    setup_process()
     _register_all()
     try:
         app()

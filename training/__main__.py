@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
-
 import typer
 
+from pipeline.cli import setup_process
+from pipeline.config import ConfigError
 from training.cli import train
 
 
 def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from pipeline.config import ConfigError, get_settings
-
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("kafka", "aiokafka", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_process()
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(train)
     try:
