@@ -187,9 +187,9 @@ class Settings(BaseSettings):
     detector_interval_s: float = Field(
         2.0, gt=0, description="How often each worker evaluates closed buckets (wall time)."
     )
-    detector_idle_partition_s: float = Field(
-        60.0, gt=0, description="A partition without traffic this long stops holding back "
-        "the event-time watermark.",
+    detector_stall_s: float = Field(
+        600.0, gt=0, description="A partition with posts waiting but no progress this long "
+        "(a stuck consumer) stops holding back the watermark; a warning is logged.",
     )
     detector_window_buckets: int = Field(
         10, ge=1, description="Most buckets the short window spans to reach min_volume posts."

@@ -28,7 +28,6 @@ from pipeline.schemas import DeadLetter, ModelUpdate, ScoredPost
 from pipeline.watches.model import Watch, WatchSet
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
 from pipeline.worker.batch import (
-    TRANSIENT_ERRORS,
     AggregateSink,
     BatchProcessor,
     BatchResult,
@@ -38,7 +37,7 @@ from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.detection import LiveDetection
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
-from pipeline.worker.watermark import record_event_times
+from pipeline.worker.watermark import partition_key, record_progress
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +48,8 @@ log = logging.getLogger(__name__)
 # twice that of 1.5 s), so 0.2 s.
 FETCH_MAX_WAIT_MS = 200
 # Events per take under a backlog, in scoring chunks of batch_max_size: the processor
-# overlaps one chunk's scoring with the previous chunk's publish and commit. Kept at 1 for
-# now: with 4, a fast replay once raised no alerts in the alerts e2e test (a partition whose
-# first batch is late does not hold the event-time watermark back); see docs/alerting.md.
-TAKE_CHUNKS = 1
+# overlaps one chunk's scoring with the previous chunk's publish and commit.
+TAKE_CHUNKS = 4
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -146,8 +143,18 @@ def build_processor(
         aggregates=aggregates,
         watches=WatchCache(redis),
         metrics=WorkerMetrics(),
-        watermarks=lambda latest: record_event_times(redis, latest),
+        progress=lambda progress: record_progress(redis, progress),
     )
+
+
+def assigned_highwaters(app: faust.App) -> dict[str, int]:
+    """High-water marks (from fetch responses) of the partitions assigned to this worker."""
+    try:
+        assigned = app.consumer.assignment()
+        marks = {tp: app.consumer.highwater(tp) for tp in assigned}
+    except Exception:  # consumer not started or rebalancing: nothing to report this time
+        return {}
+    return {partition_key(tp.topic, tp.partition): hw for tp, hw in marks.items() if hw}
 
 
 def create_app(
@@ -254,13 +261,10 @@ def create_app(
 
     if detection is not None and settings.detector_enabled:
 
-        @app.timer(interval=settings.detector_interval_s)
+        @app.task
         async def detect_spikes() -> None:
             """Judge closed buckets up to the shared event-time watermark; dispatch alerts."""
-            try:
-                await asyncio.to_thread(detection.run_once)
-            except TRANSIENT_ERRORS as exc:
-                log.warning("spike detection skipped: Redis unavailable (%s)", exc)
+            await detection.run_forever(lambda: assigned_highwaters(app))
 
     @app.page("/metrics")
     async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]

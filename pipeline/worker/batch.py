@@ -55,13 +55,22 @@ class BatchResult:
     redelivered: int = 0
     done_ids: list[str] = field(default_factory=list)
     latest_event: dict[tuple[str, int], float] = field(default_factory=dict)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def progress(self) -> list[tuple[str, int, float, int]]:
+        """(topic, partition, latest event time, next offset) per partition in the chunk."""
+        return [
+            (topic, part, self.latest_event.get((topic, part), 0.0), offset)
+            for (topic, part), offset in self.next_offsets.items()
+        ]
 
 
 class AggregateSink(Protocol):
     async def record_batch(self, events: Sequence[ScoredPost]) -> int: ...
 
 
-WatermarkSink = Callable[[list[tuple[str, int, float]]], Awaitable[None]]
+# Receives BatchResult.progress() of each committed chunk (see pipeline.worker.watermark).
+ProgressSink = Callable[[list[tuple[str, int, float, int]]], Awaitable[None]]
 
 
 async def retry_forever(
@@ -91,7 +100,7 @@ class BatchProcessor:
         aggregates: AggregateSink,
         watches: Callable[[], Awaitable[WatchSet]],
         metrics: WorkerMetrics | None = None,
-        watermarks: WatermarkSink | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -99,7 +108,7 @@ class BatchProcessor:
         self.aggregates = aggregates
         self.watches = watches
         self.metrics = metrics or WorkerMetrics()
-        self.watermarks = watermarks
+        self.progress = progress
         self._salt = settings.author_hash_salt.get_secret_value().encode()
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
 
@@ -110,6 +119,9 @@ class BatchProcessor:
         watch_set = await retry_forever("loading watches", self.watches, self.metrics)
         prepared: list[tuple[RawMessage, PreparedPost]] = []
         for msg in messages:
+            if msg.offset is not None:
+                where = (msg.topic, msg.partition or 0)
+                result.next_offsets[where] = max(msg.offset + 1, result.next_offsets.get(where, 0))
             try:
                 post = prepare(
                     msg.value, settings=self.settings, watches=watch_set, salt=self._salt
@@ -182,11 +194,10 @@ class BatchProcessor:
         await retry_forever(
             "marking done", lambda: self.guard.mark_done(result.done_ids), self.metrics
         )
-        if self.watermarks is not None and result.latest_event:
-            latest = [(t, p, ts) for (t, p), ts in result.latest_event.items()]
-            await retry_forever(
-                "recording watermarks", lambda: self.watermarks(latest), self.metrics
-            )
+        progress = result.progress()
+        if self.progress is not None and progress:
+            sink = self.progress
+            await retry_forever("recording progress", lambda: sink(progress), self.metrics)
         self.metrics.inc("scored", len(result.scored))
         self.metrics.inc("dead_lettered", len(result.dead))
         now = time.time()

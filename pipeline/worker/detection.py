@@ -1,4 +1,4 @@
-"""Live spike detection inside each worker: a timer judges closed buckets and dispatches alerts.
+"""Live spike detection inside each worker: a loop judges closed buckets and dispatches alerts.
 
 Every worker runs it; the detector's per-watch locks and deterministic alert ids in Redis
 make concurrent evaluation safe (one alert per incident however many workers run).
@@ -6,17 +6,77 @@ make concurrent evaluation safe (one alert per incident however many workers run
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.dispatcher import Dispatcher
 from pipeline.config import Settings
 from pipeline.detection.live import LiveDetector
+from pipeline.kafka_io import security_kwargs
 from pipeline.redis_io import redis_client
+from pipeline.worker.batch import TRANSIENT_ERRORS
 from pipeline.worker.metrics import WorkerMetrics
-from pipeline.worker.watermark import read_watermark
+from pipeline.worker.watermark import (
+    StallTracker,
+    partition_key,
+    read_watermark,
+    record_highwaters,
+)
 
 log = logging.getLogger(__name__)
+OFFSETS_TIMEOUT_S = 10.0
+METADATA_EVERY = 30  # refresh the input topics' partition lists every this many reads
+
+
+Highwaters = Callable[[], dict[str, int]]
+
+
+class InputEndOffsets:
+    """The broker's end offset of every input partition (a consumer outside any group).
+
+    ListOffsets is a lower bound on Tansu (the start of the last record batch); the
+    watermark raises it to the high-water marks the workers saw when fetching.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = [settings.topic("social"), settings.topic("news")]
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._reads = 0
+
+    async def read(self) -> dict[str, int]:
+        """``topic:partition`` -> end offset; raises ``KafkaError``/``TimeoutError``."""
+        async with asyncio.timeout(OFFSETS_TIMEOUT_S):
+            if self._consumer is None:
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self.settings.resolved_kafka_bootstrap(),
+                    group_id=None,
+                    enable_auto_commit=False,
+                    **security_kwargs(self.settings),
+                )
+                await consumer.start()
+                self._consumer = consumer
+            if not self._partitions or self._reads % METADATA_EVERY == 0:
+                await self._consumer.topics()  # refreshes the cluster metadata
+                self._partitions = [
+                    TopicPartition(topic, part)
+                    for topic in self.topics
+                    for part in sorted(self._consumer.partitions_for_topic(topic) or ())
+                ]
+            self._reads += 1
+            ends = await self._consumer.end_offsets(self._partitions)
+        return {partition_key(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
 
 
 class LiveDetection:
@@ -28,10 +88,19 @@ class LiveDetection:
         self.redis = redis_client(settings)
         self.detector = LiveDetector(settings, AggregateStore(self.redis, settings), self.redis)
         self.dispatcher = Dispatcher(settings, self.redis).start()
+        self.stalls = StallTracker(settings.detector_stall_s)
 
-    def run_once(self) -> int:
-        """One evaluation (blocking; run it in a thread). Returns alerts opened."""
-        watermark = read_watermark(self.redis, self.settings.detector_idle_partition_s)
+    def run_once(
+        self, end_offsets: dict[str, int] | None = None, highwaters: dict[str, int] | None = None
+    ) -> int:
+        """One evaluation (blocking; run it in a thread). Returns alerts opened.
+
+        ``end_offsets`` (every input partition's end offset, from the broker) and
+        ``highwaters`` (those this worker's consumer saw) let the watermark wait for
+        partitions whose posts are still queued; see ``pipeline.worker.watermark``.
+        """
+        record_highwaters(self.redis, highwaters or {})
+        watermark = read_watermark(self.redis, end_offsets, self.stalls)
         if watermark is None:
             return 0
         opened = 0
@@ -45,6 +114,26 @@ class LiveDetection:
             opened += alert.state == "firing"
         self.metrics.inc("alerts", opened)
         return opened
+
+    async def run_forever(self, highwaters: Highwaters = dict) -> None:
+        """Every ``detector_interval_s``: read the input end offsets, then evaluate.
+        ``highwaters`` returns the high-water marks of this worker's assigned partitions."""
+        offsets = InputEndOffsets(self.settings)
+        try:
+            while True:
+                await asyncio.sleep(self.settings.detector_interval_s)
+                try:
+                    ends = await offsets.read()
+                except (KafkaError, TimeoutError, OSError) as exc:
+                    log.warning("spike detection skipped: input offsets unavailable (%s)", exc)
+                    await offsets.close()
+                    continue
+                try:
+                    await asyncio.to_thread(self.run_once, ends, highwaters())
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("spike detection skipped: Redis unavailable (%s)", exc)
+        finally:
+            await offsets.close()
 
     def close(self) -> None:
         self.dispatcher.close()
