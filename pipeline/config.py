@@ -188,7 +188,9 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How often each worker evaluates closed buckets (wall time)."
     )
     detector_stall_s: float = Field(
-        600.0, gt=0, description="A partition with posts waiting but no progress this long "
+        600.0,
+        gt=0,
+        description="A partition with posts waiting but no progress this long "
         "(a stuck consumer) stops holding back the watermark; a warning is logged.",
     )
     detector_window_buckets: int = Field(
