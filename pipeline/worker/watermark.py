@@ -125,13 +125,12 @@ def watermark_of(
     ``end_offsets`` maps every input partition (``topic:partition``) to its end offset;
     progress of other partitions is ignored. None: every partition counts as caught up.
     """
-    names = progress.keys() if end_offsets is None else end_offsets.keys()
+    ends: Mapping[str, int] = {key: 0 for key in progress} if end_offsets is None else end_offsets
     holding: list[float] = []
     latest = 0.0
-    for key in names:
+    for key, end in ends.items():
         seen = progress.get(key)
         finished = seen.next_offset if seen else 0
-        end = end_offsets.get(key, 0) if end_offsets is not None else 0
         if seen is not None:
             latest = max(latest, seen.event_ts)
         if end <= finished:
