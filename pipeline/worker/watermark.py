@@ -158,11 +158,14 @@ def read_watermark(
     stalls: StallTracker | None = None,
 ) -> datetime | None:
     """``watermark_of`` the progress recorded in Redis; ``end_offsets`` (the broker's
-    ListOffsets answer) are raised to the recorded high-water marks."""
+    ListOffsets answer) are raised to the recorded high-water marks. Never later than the
+    wall clock: a post with a far-future ``created_at`` must not close open buckets."""
     raw = client.hgetall(WATERMARKS_KEY)
     progress = {k.decode(): PartitionProgress.parse(v) for k, v in raw.items()}
     ends = None
     if end_offsets is not None:
         seen = {k.decode(): int(v) for k, v in client.hgetall(HIGHWATERS_KEY).items()}
         ends = {key: max(end, seen.get(key, 0)) for key, end in end_offsets.items()}
-    return watermark_of(progress, ends, now=time.time(), stalls=stalls)
+    now = time.time()
+    mark = watermark_of(progress, ends, now=now, stalls=stalls)
+    return None if mark is None else min(mark, datetime.fromtimestamp(now, UTC))

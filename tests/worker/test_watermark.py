@@ -150,3 +150,22 @@ def test_progress_keeps_maxima_and_end_offsets_come_from_the_broker(
     assert read_watermark(redis_db, both, stalls) == at(T0 + 50)
     asyncio.run(record((social, 0, T0 + 70, 12)))  # caught up: everything was aggregated
     assert read_watermark(redis_db, both, stalls) == at(T0 + 5000)
+
+
+@pytest.mark.integration
+def test_a_far_future_post_cannot_move_the_watermark_past_now(
+    stack_settings: Settings, redis_db
+) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.redis_io import async_redis_client
+
+    async def record() -> None:
+        client = async_redis_client(stack_settings)
+        try:
+            await record_progress(client, [("in", 0, 7_000_000_000.0, 3)])  # year 2191
+        finally:
+            await client.aclose()
+
+    asyncio.run(record())
+    before = datetime.now(UTC)
+    mark = read_watermark(redis_db, {"in:0": 3})  # caught up
+    assert mark is not None and before <= mark <= datetime.now(UTC)
