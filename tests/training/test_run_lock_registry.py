@@ -177,13 +177,13 @@ def fake_version(tmp_path: Path, name: str) -> Path:
 
 def test_first_promotion_registers_the_bundled_default_for_rollback(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "models")
-    assert registry_ops.ensure_registered(registry, BUNDLED_EN) == "en-minilm-empythy-1"
-    assert registry.current_version() == "en-minilm-empythy-1"
-    assert (registry.path("en-minilm-empythy-1") / "model.safetensors").is_file()
+    assert registry_ops.ensure_registered(registry, BUNDLED_EN) == "en-minilm-registry-2"
+    assert registry.current_version() == "en-minilm-registry-2"
+    assert (registry.path("en-minilm-registry-2") / "model.safetensors").is_file()
     # Already the current registry version: nothing is copied or appended again.
     history = (registry.root / "history").read_text()
-    live = registry.path("en-minilm-empythy-1")
-    assert registry_ops.ensure_registered(registry, live) == "en-minilm-empythy-1"
+    live = registry.path("en-minilm-registry-2")
+    assert registry_ops.ensure_registered(registry, live) == "en-minilm-registry-2"
     assert (registry.root / "history").read_text() == history
 
 
