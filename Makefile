@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)  ## Create .venv and install the project with its pinned dependencies.
 
 demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it all).
-	$(VENV)/bin/opinion demo
+	$(VENV)/bin/opinion demo $(DEMO_ARGS)
 
 browser:  ## Debian's chromium for the dashboard's browser tests (skipped when unavailable).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: browser tests will be skipped"

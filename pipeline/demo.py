@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 
 from pipeline.config import Settings, get_settings
-from pipeline.redis_io import redact_url
+from pipeline.redis_io import redact_url, redis_client
 from pipeline.stack.embedded import StackState, stack_down, stack_up
 from pipeline.stack.processes import free_port
 
@@ -73,8 +73,44 @@ def _has_command(name: str) -> bool:
     return any(e.name == name for e in entry_points(group="opinion.commands"))
 
 
+def prepare_state(settings: Settings, live: Settings, *, fresh: bool) -> str:
+    """Clear the embedded Redis when ``fresh``; otherwise say what an earlier run left there.
+
+    A second demo within ``OPINION_DEDUP_WINDOW_S`` replays the same texts, which the workers
+    rightly count as reposts of the first run's posts. ``--fresh`` starts over; it refuses a
+    configured (``OPINION_REDIS_URL``) Redis, which may hold someone's real data.
+    """
+    if fresh and settings.redis_url:
+        raise typer.BadParameter(
+            "--fresh only clears the embedded Redis; OPINION_REDIS_URL is set, so clear "
+            "that server yourself if you mean to",
+            param_hint="--fresh",
+        )
+    client = redis_client(live)
+    try:
+        if fresh:
+            client.flushdb()
+            return "--fresh: cleared the embedded Redis (dedup, aggregates, alerts, labels)"
+        keys = client.dbsize()
+    finally:
+        client.close()
+    if not keys:
+        return ""
+    return (
+        f"Redis holds {keys} keys from an earlier run: posts replayed within "
+        f"{settings.dedup_window_s:.0f} s of that run count as reposts; `opinion demo --fresh` "
+        "starts over"
+    )
+
+
 def run_demo(
-    settings: Settings, *, workers: int, speed: str, dashboard: bool, scenario: str
+    settings: Settings,
+    *,
+    workers: int,
+    speed: str,
+    dashboard: bool,
+    scenario: str,
+    fresh: bool = False,
 ) -> None:
     owned = False
     running = StackState.load(settings.stack_file)
@@ -95,6 +131,8 @@ def run_demo(
     env = {**os.environ, **live.to_env(), "PYTHONUNBUFFERED": "1"}
     children = Children(env, settings.state_dir / "logs")
     try:
+        if note := prepare_state(settings, live, fresh=fresh):
+            typer.echo(note)
         ports = []
         for i in range(workers):
             port = free_port()
@@ -138,9 +176,19 @@ def demo(
     speed: str = typer.Option("max", help="Replay speed: realtime | Nx | max."),
     scenario: str = typer.Option("demo-v1", help="Scenario name or file (see docs/feed.md)."),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard"),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Clear the embedded Redis first (earlier runs' state)."
+    ),
 ) -> None:
     """Run the whole system locally in the foreground; Ctrl-C stops everything it started."""
-    run_demo(get_settings(), workers=workers, speed=speed, dashboard=dashboard, scenario=scenario)
+    run_demo(
+        get_settings(),
+        workers=workers,
+        speed=speed,
+        dashboard=dashboard,
+        scenario=scenario,
+        fresh=fresh,
+    )
 
 
 def register(app: typer.Typer) -> None:

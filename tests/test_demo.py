@@ -1,0 +1,29 @@
+"""``opinion demo``'s handling of state left by an earlier run (real embedded Redis)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+
+from pipeline.config import Settings
+from pipeline.demo import prepare_state
+
+
+def test_fresh_clears_the_embedded_redis_and_otherwise_explains_reposts(
+    stack_settings: Settings, redis_db
+) -> None:  # type: ignore[no-untyped-def]
+    configured = stack_settings.model_copy(update={"redis_url": None})  # embedded: not set
+    assert prepare_state(configured, stack_settings, fresh=False) == ""
+    redis_db.set("opinion:dedup:abc", "1")
+    note = prepare_state(configured, stack_settings, fresh=False)
+    assert "1 keys from an earlier run" in note and "--fresh" in note
+    assert redis_db.dbsize() == 1, "without --fresh nothing is deleted"
+    assert "cleared" in prepare_state(configured, stack_settings, fresh=True)
+    assert redis_db.dbsize() == 0
+
+
+def test_fresh_refuses_a_configured_redis(stack_settings: Settings, redis_db) -> None:  # type: ignore[no-untyped-def]
+    redis_db.set("someone:else", "1")
+    with pytest.raises(typer.BadParameter, match="OPINION_REDIS_URL"):
+        prepare_state(stack_settings, stack_settings, fresh=True)
+    assert redis_db.get("someone:else") == b"1"
