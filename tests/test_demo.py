@@ -6,7 +6,7 @@ import pytest
 import typer
 
 from pipeline.config import Settings
-from pipeline.demo import prepare_state
+from pipeline.demo import prepare_state, threads_per_worker
 
 
 def test_fresh_clears_the_embedded_redis_and_otherwise_explains_reposts(
@@ -27,3 +27,10 @@ def test_fresh_refuses_a_configured_redis(stack_settings: Settings, redis_db) ->
     with pytest.raises(typer.BadParameter, match="OPINION_REDIS_URL"):
         prepare_state(stack_settings, stack_settings, fresh=True)
     assert redis_db.get("someone:else") == b"1"
+
+
+def test_the_demo_splits_the_cores_among_its_workers() -> None:
+    assert threads_per_worker(2, cores=2) == 1
+    assert threads_per_worker(2, cores=16) == 8
+    assert threads_per_worker(3, cores=2) == 1
+    assert threads_per_worker(1, cores=4) == 4
