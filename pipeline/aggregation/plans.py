@@ -101,16 +101,30 @@ class Plans:
         def idx(key: str) -> int:
             return index.setdefault(key, len(index) + 1)
 
-        planned = []
-        for event in events:
-            ts = epoch(event.created_at)
-            dims = keys.event_dims(event.source, keys.norm_lang(event.lang))
+        update_lists: dict[tuple[int, str, str], int] = {}
+        upd: list[list[int | str]] = []
+
+        def update_list(ts: int, source: str, lang: str) -> int:
+            """1-based index of the counters an event of this bucket/source/language adds to."""
+            shape = (_floor(ts, self.base), source, lang)
+            found = update_lists.get(shape)
+            if found is not None:
+                return found
+            dims = keys.event_dims(source, lang)
             updates: list[int | str] = []
             for gran in self.grans:
                 start = _floor(ts, gran)
                 part = keys.partition(start, gran)
                 for dim in dims:
                     updates += [idx(keys.bucket_key(watch_id, gran, dim, part)), str(start)]
+            upd.append(updates)
+            update_lists[shape] = len(upd)
+            return len(upd)
+
+        planned = []
+        for event in events:
+            ts = epoch(event.created_at)
+            updates_idx = update_list(ts, event.source, keys.norm_lang(event.lang))
             terms = [t.strip().casefold() for t in event.explanation if t and t.strip()]
             terms = list(dict.fromkeys(terms))[:MAX_TERMS_PER_POST]
             terms_idx = samples_idx = 0
@@ -123,7 +137,7 @@ class Plans:
                     idx(keys.marker_key(watch_id, event.id)),
                     keys.LABEL_METRIC[event.label],
                     round(event.negativity * keys.NEGSUM_SCALE),
-                    updates,
+                    updates_idx,
                     terms_idx,
                     terms if terms_idx else [],
                     posts[event.id],
@@ -137,6 +151,7 @@ class Plans:
             "cap": self.cap,
             "scap": max(SAMPLES_PER_BUCKET, self.settings.alert_sample_posts),
             "recent": recent,
+            "upd": upd,
             "ev": planned,
         }
         key_list = list(index)

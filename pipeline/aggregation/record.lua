@@ -4,54 +4,87 @@
 -- ARGV[1]: JSON {"mttl": marker TTL s, "ttl": bucket TTL s, "cap": recent-list cap,
 --                "recent": KEYS index of the recent list (0 = none),
 --                "scap": negative samples kept per bucket,
+--                "upd": [{key_idx, bucket, ...}, ...] (the counters an event adds to,
+--                        shared by every event of the same bucket, source and language),
 --                "ev": [event, ...]}
--- event: [marker_idx, label_metric, negativity_millionths, {key_idx, bucket, ...},
+-- event: [marker_idx, label_metric, negativity_millionths, upd_idx (1-based),
 --         terms_idx (0 = none), {term, ...}, post_json ("" = none),
 --         samples_idx (0 = none: not a negative post)]
 -- An event whose marker already exists is skipped (a replay changes nothing).
+-- The new events' increments are summed first and written once per counter field and term,
+-- so a batch costs one HINCRBY per distinct (bucket, metric), not per event.
 -- Returns the number of events newly counted.
 local plan = cjson.decode(ARGV[1])
 local counted = 0
-local touched = {}
-local pushed = false
+local sums = {}       -- upd_idx -> {v, n, u, p, s}
+local terms = {}      -- terms key idx -> {term -> count}
+local sampled = {}    -- samples key idx -> true
+local recent = {}
 for _, ev in ipairs(plan.ev) do
   if redis.call('SET', KEYS[ev[1]], '1', 'NX', 'EX', plan.mttl) then
     counted = counted + 1
-    local metric = ev[2]
-    local negsum = ev[3]
-    local updates = ev[4]
-    for i = 1, #updates, 2 do
-      local key = KEYS[updates[i]]
-      local bucket = updates[i + 1]
-      redis.call('HINCRBY', key, bucket .. ':v', 1)
-      redis.call('HINCRBY', key, bucket .. ':' .. metric, 1)
-      if negsum > 0 then
-        redis.call('HINCRBY', key, bucket .. ':s', negsum)
-      end
-      touched[updates[i]] = true
+    local acc = sums[ev[4]]
+    if not acc then
+      acc = {v = 0, n = 0, u = 0, p = 0, s = 0}
+      sums[ev[4]] = acc
     end
+    acc.v = acc.v + 1
+    acc[ev[2]] = acc[ev[2]] + 1
+    acc.s = acc.s + ev[3]
     if ev[5] > 0 then
+      local counts = terms[ev[5]] or {}
+      terms[ev[5]] = counts
       for _, term in ipairs(ev[6]) do
-        redis.call('ZINCRBY', KEYS[ev[5]], 1, term)
+        counts[term] = (counts[term] or 0) + 1
       end
-      touched[ev[5]] = true
     end
     if ev[8] > 0 and ev[7] ~= '' then
       -- the most negative posts of the bucket, for alerts raised long after it closed
       redis.call('ZADD', KEYS[ev[8]], ev[3], ev[7])
-      redis.call('ZREMRANGEBYRANK', KEYS[ev[8]], 0, -(plan.scap + 1))
-      touched[ev[8]] = true
+      sampled[ev[8]] = true
     end
     if plan.recent > 0 and ev[7] ~= '' then
-      redis.call('LPUSH', KEYS[plan.recent], ev[7])
-      pushed = true
+      recent[#recent + 1] = ev[7]
     end
   end
 end
-for idx in pairs(touched) do
+-- per counter field: the sum over every update list that names it
+local fields = {}     -- key idx -> {field -> increment}
+for u, acc in pairs(sums) do
+  local updates = plan.upd[u]
+  for i = 1, #updates, 2 do
+    local per_key = fields[updates[i]] or {}
+    fields[updates[i]] = per_key
+    local bucket = updates[i + 1]
+    for _, metric in ipairs({'v', 'n', 'u', 'p', 's'}) do
+      if acc[metric] > 0 then
+        local name = bucket .. ':' .. metric
+        per_key[name] = (per_key[name] or 0) + acc[metric]
+      end
+    end
+  end
+end
+for idx, per_key in pairs(fields) do
+  for name, by in pairs(per_key) do
+    redis.call('HINCRBY', KEYS[idx], name, by)
+  end
   redis.call('EXPIRE', KEYS[idx], plan.ttl)
 end
-if pushed then
+for idx, counts in pairs(terms) do
+  for term, by in pairs(counts) do
+    redis.call('ZINCRBY', KEYS[idx], by, term)
+  end
+  redis.call('EXPIRE', KEYS[idx], plan.ttl)
+end
+for idx in pairs(sampled) do
+  redis.call('ZREMRANGEBYRANK', KEYS[idx], 0, -(plan.scap + 1))
+  redis.call('EXPIRE', KEYS[idx], plan.ttl)
+end
+if #recent > 0 then
+  -- oldest first, as one LPUSH per event would have left them (newest at the head)
+  for i = 1, #recent, 500 do
+    redis.call('LPUSH', KEYS[plan.recent], unpack(recent, i, math.min(i + 499, #recent)))
+  end
   redis.call('LTRIM', KEYS[plan.recent], 0, plan.cap - 1)
   redis.call('EXPIRE', KEYS[plan.recent], plan.ttl)
 end

@@ -4,8 +4,8 @@ For each post: ``done:{id}`` says it was already fully processed (a re-delivery:
 ``repost:{fingerprint}`` holds ``id|event-time`` of the post that first said this text. If
 it holds another id within the dedup window (in event time, so fast replays behave like
 live traffic) the post is a repost (counted, not scored); if it holds our own id we are
-retrying our own unfinished work after a crash (process it). Single-key commands
-only, so this works unchanged on Redis Cluster.
+retrying our own unfinished work after a crash (process it). Two single-key commands per
+post (``EXISTS``, ``SET NX GET``: Redis >= 7.0), so this works unchanged on Redis Cluster.
 """
 
 from __future__ import annotations
@@ -36,17 +36,21 @@ class RepostGuard:
         for post_id, fingerprint, event_ts in items:
             key = REPOST_PREFIX + fingerprint
             pipe.exists(DONE_PREFIX + post_id)
-            pipe.set(key, f"{post_id}|{event_ts:.3f}", nx=True, ex=self.window_s)
-            pipe.get(key)
+            # SET NX GET (Redis >= 7.0): the earlier owner's value, or None when we set ours
+            pipe.set(key, f"{post_id}|{event_ts:.3f}", nx=True, get=True, ex=self.window_s)
         replies = await pipe.execute()
         statuses: list[Status] = []
         seen_ids: set[str] = set()
         for i, (post_id, _fingerprint, event_ts) in enumerate(items):
-            done, _set, owner = replies[3 * i : 3 * i + 3]
-            owner_id, _, owner_ts = (owner or b"").decode().rpartition("|")
+            done, earlier = replies[2 * i : 2 * i + 2]
+            owner_id, _, owner_ts = (earlier or b"").decode().rpartition("|")
             if done or post_id in seen_ids:
                 statuses.append("redelivered")
-            elif owner_id == post_id or abs(event_ts - float(owner_ts or 0)) > self.window_s:
+            elif (
+                earlier is None  # we are the first to say this text
+                or owner_id == post_id  # retrying our own unfinished work
+                or abs(event_ts - float(owner_ts)) > self.window_s
+            ):
                 statuses.append("new")
             else:
                 statuses.append("repost")

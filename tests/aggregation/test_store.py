@@ -10,6 +10,8 @@ import pytest
 from redis.cluster import key_slot
 
 from pipeline.aggregation import keys
+from pipeline.aggregation.bucket import epoch
+from pipeline.aggregation.plans import SAMPLES_PER_BUCKET
 from pipeline.aggregation.store import AggregateStore, AsyncAggregateStore
 from pipeline.config import Settings
 from pipeline.redis_io import async_redis_client
@@ -75,6 +77,42 @@ def test_replaying_the_same_events_changes_nothing(store: AggregateStore, redis_
     # a batch with in-batch duplicates counts each id once
     dup = make_post("dup", T0, "negative", watches=["alpha"])
     assert store.record_batch([dup, dup]) == 1
+
+
+def test_one_batch_writes_what_one_event_at_a_time_writes(
+    redis_db, stack_settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The script sums a batch's increments before writing; the result must not show it."""
+    store = AggregateStore(
+        redis_db,
+        stack_settings.model_copy(update={"recent_posts_per_watch": 40, "alert_sample_posts": 3}),
+    )
+    crowd = [  # more negative posts in one bucket than its samples keep
+        make_post(f"c{i}", T0 + timedelta(seconds=i), "negative", watches=["alpha"],
+                  negativity=(i % 7) / 10 + i / 1000)
+        for i in range(15)
+    ]  # fmt: skip
+    events = _events(300, seed=5) + crowd
+    counted_before = events[:40]
+    batch = events + counted_before[:10] + events[100:105]  # replays and in-batch duplicates
+    store.record_batch(counted_before)
+    assert store.record_batch(batch) == len(events) - len(counted_before)
+    batched = _dump(redis_db)
+    in_bucket = {  # negative alpha posts of the first minute, by id
+        e.id: e.negativity
+        for e in events
+        if e.label == "negative" and "alpha" in e.watch_ids and epoch(e.created_at) < epoch(T0) + 60
+    }
+    kept = redis_db.zrange(keys.samples_key("alpha", epoch(T0)), 0, -1, withscores=True)
+    assert len(in_bucket) > SAMPLES_PER_BUCKET
+    assert (
+        sorted(round(score) for _, score in kept)
+        == sorted(round(n * keys.NEGSUM_SCALE) for n in in_bucket.values())[-SAMPLES_PER_BUCKET:]
+    )
+    redis_db.flushdb()
+    store.record_batch(counted_before)
+    assert sum(store.record_batch([event]) for event in batch) == len(events) - 40
+    assert _dump(redis_db) == batched
 
 
 def test_totals_overall_counts_each_event_once(store: AggregateStore) -> None:
