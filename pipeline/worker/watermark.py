@@ -34,10 +34,27 @@ import redis.asyncio as aioredis
 log = logging.getLogger(__name__)
 WATERMARKS_KEY = "opinion:watermarks"
 HIGHWATERS_KEY = "opinion:highwaters"
+# Both scripts keep per-field maxima atomically (workers of one group may briefly overlap on a
+# partition after a rebalance; a read-then-write from Python could move a field back).
 _KEEP_MAX = """
 for i = 1, #ARGV, 2 do
   local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
   if tonumber(ARGV[i + 1]) > current then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 0
+"""
+# ARGV: now, then (field, event_ts, next_offset) triples; values are PartitionProgress.encode()
+_KEEP_PROGRESS = """
+for i = 2, #ARGV, 3 do
+  local ts, offset = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if old then
+    local old_ts, rest = string.match(old, '^([^|]*)|?(.*)$')
+    local _, old_offset = string.match(rest, '^([^|]*)|?(.*)$')
+    ts = math.max(ts, tonumber(old_ts) or 0)
+    offset = math.max(offset, tonumber(old_offset) or 0)
+  end
+  redis.call('HSET', KEYS[1], ARGV[i], string.format('%.3f|%s|%d', ts, ARGV[1], offset))
 end
 return 0
 """
@@ -71,18 +88,11 @@ async def record_progress(
 ) -> None:
     """Store (topic, partition, latest event epoch, next offset) of a committed chunk,
     keeping the maxima (a re-delivered chunk never moves a partition back)."""
-    items = list(progress)
-    if not items:
-        return
-    fields = [partition_key(t, p) for t, p, _, _ in items]
-    current = await client.hmget(WATERMARKS_KEY, fields)
-    now = time.time()
-    mapping = {}
-    for field, (_, _, ts, offset), raw in zip(fields, items, current, strict=True):
-        old = PartitionProgress.parse(raw) if raw else PartitionProgress(0.0, 0.0, 0)
-        new = PartitionProgress(max(ts, old.event_ts), now, max(offset, old.next_offset))
-        mapping[field] = new.encode()
-    await client.hset(WATERMARKS_KEY, mapping=mapping)
+    args = [f"{time.time():.3f}"]
+    for topic, partition, ts, offset in progress:
+        args += [partition_key(topic, partition), f"{ts:.3f}", str(offset)]
+    if len(args) > 1:
+        await client.eval(_KEEP_PROGRESS, 1, WATERMARKS_KEY, *args)
 
 
 class StallTracker:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -169,3 +170,34 @@ def test_a_far_future_post_cannot_move_the_watermark_past_now(
     before = datetime.now(UTC)
     mark = read_watermark(redis_db, {"in:0": 3})  # caught up
     assert mark is not None and before <= mark <= datetime.now(UTC)
+
+
+@pytest.mark.integration
+def test_concurrent_progress_updates_keep_the_maxima(stack_settings: Settings, redis_db) -> None:  # type: ignore[no-untyped-def]
+    """Workers overlapping on a partition (a rebalance) must not move its progress back."""
+    from pipeline.redis_io import async_redis_client
+
+    redis_db.hset(WATERMARKS_KEY, "in:1", "5.0|1.0")  # an entry of the old two-field format
+    updates = [(T0 + (i * 37) % 50, (i * 11) % 40) for i in range(40)]
+
+    async def run() -> None:
+        clients = [async_redis_client(stack_settings) for _ in updates]
+        try:
+            await asyncio.gather(
+                *(
+                    record_progress(c, [("in", 0, ts, offset), ("in", 1, ts, offset)])
+                    for c, (ts, offset) in zip(clients, updates, strict=True)
+                )
+            )
+        finally:
+            for c in clients:
+                await c.aclose()
+
+    asyncio.run(run())
+    for field in ("in:0", "in:1"):
+        saved = PartitionProgress.parse(redis_db.hget(WATERMARKS_KEY, field))
+        assert (saved.event_ts, saved.next_offset) == (
+            max(ts for ts, _ in updates),
+            max(offset for _, offset in updates),
+        )
+        assert abs(saved.updated - time.time()) < 60
