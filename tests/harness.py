@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +13,7 @@ from pipeline.aggregation.store import AggregateStore
 from pipeline.config import Settings
 from pipeline.kafka_io import consumer, producer
 from pipeline.redis_io import redis_client
-from pipeline.stack.processes import free_port
+from pipeline.stack.worker_process import WorkerProcess as BaseWorkerProcess
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 
@@ -34,76 +29,11 @@ PHRASES = [
 ]
 
 
-class WorkerProcess:
-    """`opinion worker` in a subprocess with the test's settings; log in the state dir.
+class WorkerProcess(BaseWorkerProcess):
+    """``pipeline.stack.worker_process.WorkerProcess`` run from the repository root."""
 
-    ``overrides`` replace settings; ``env`` adds environment variables (e.g. torch threads);
-    ``loglevel`` is the worker's ``--loglevel``."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        name: str = "worker",
-        *,
-        loglevel: str = "warning",
-        env: dict[str, str] | None = None,
-        **overrides: object,
-    ) -> None:
-        self.port = free_port()
-        self.settings = settings.model_copy(update={"worker_web_port": self.port, **overrides})
-        self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
-        environ = {**os.environ, **(env or {}), **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", loglevel],
-            cwd=ROOT,
-            env=environ,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def metrics(self) -> dict[str, float]:
-        """Parsed counters from /metrics."""
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            text = resp.read().decode()
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
-        return values
-
-    def wait_ready(self, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.metrics()
-                return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"worker not ready in {timeout_s}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, no clean shutdown."""
-        self.proc.kill()
-        self.proc.wait(10)
-        self._log.close()
-
-    def stop(self, timeout_s: float = 30) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
+    def __init__(self, settings: Settings, name: str = "worker", **kwargs: Any) -> None:
+        super().__init__(settings, name, cwd=ROOT, **kwargs)
 
 
 def produce(settings: Settings, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:

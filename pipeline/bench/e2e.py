@@ -21,13 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +39,7 @@ from pipeline.config import TOPIC_ROLES, Settings
 from pipeline.kafka_io import ensure_topics, producer
 from pipeline.redis_io import redis_client
 from pipeline.stack import stack_down, stack_up
-from pipeline.stack.processes import free_port
+from pipeline.stack.worker_process import WorkerProcess
 from pipeline.worker.dedup import DONE_PREFIX, REPOST_PREFIX
 
 
@@ -75,83 +71,6 @@ def phase_settings(settings: Settings, name: str) -> Settings:
     )
     ensure_topics(phase)
     return phase
-
-
-class WorkerProcess:
-    """One ``opinion worker`` subprocess configured by ``settings``; log in the state dir."""
-
-    def __init__(self, settings: Settings, name: str) -> None:
-        self.port = free_port()
-        self._processed = 0.0
-        self._model_s = 0.0
-        self.settings = settings.model_copy(
-            update={"worker_web_port": self.port, "watches_file": watches_file()}
-        )
-        self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPINION_")}
-        env |= self.settings.to_env() | {"PYTHONUNBUFFERED": "1"}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
-            cwd=settings.state_dir,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def metrics(self) -> dict[str, float]:
-        """Unlabelled samples of ``/metrics``."""
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            text = resp.read().decode()
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
-        return values
-
-    def processed(self) -> float:
-        """Posts fully handled: scored, dead-lettered or counted as duplicates (the last
-        value read when the worker is too busy to answer in time)."""
-        try:
-            m = self.metrics()
-        except OSError:
-            return self._processed
-        self._processed = sum(
-            m.get(f"opinion_{k}_total", 0.0) for k in ("scored", "dead_lettered", "duplicates")
-        )
-        self._model_s = m.get("opinion_model_latency_seconds_sum", 0.0)
-        return self._processed
-
-    def model_seconds(self) -> float:
-        """Seconds spent in model calls so far (as of the last ``processed``)."""
-        return self._model_s
-
-    def wait_ready(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.metrics()
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError(f"worker not ready in {timeout_s:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout_s: float = 20) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
 
 
 @dataclass
@@ -211,7 +130,9 @@ class WorkerGroup:
 
     def __init__(self, settings: Settings, k: int, name: str) -> None:
         self.settings = settings
-        self.workers = [WorkerProcess(settings, f"{name}-w{i}") for i in range(k)]
+        self.workers = [
+            WorkerProcess(settings, f"{name}-w{i}", watches_file=watches_file()) for i in range(k)
+        ]
 
     def start(self, warm_posts: Sequence[BenchPost], timeout_s: float = 240) -> float:
         """Wait until every worker is up and has scored warm-up posts (so it holds

@@ -92,7 +92,7 @@ def test_one_batch_writes_what_one_event_at_a_time_writes(
                   negativity=(i % 7) / 10 + i / 1000)
         for i in range(15)
     ]  # fmt: skip
-    events = _events(300, seed=5) + crowd
+    events = _events(700, seed=5) + crowd  # over 500 new: the recent list is pushed in 2 parts
     counted_before = events[:40]
     batch = events + counted_before[:10] + events[100:105]  # replays and in-batch duplicates
     store.record_batch(counted_before)
