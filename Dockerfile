@@ -6,7 +6,9 @@ COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY dashboard ./dashboard
 COPY training ./training
+ENV OPINION_ENCODER_DIR=/opt/opinion/encoders
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+    && opinion fetch-encoder \
     && useradd --create-home --uid 10001 opinion && mkdir -p /data && chown opinion /data
 USER opinion
 ENV OPINION_STATE_DIR=/data

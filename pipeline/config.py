@@ -155,6 +155,27 @@ class Settings(BaseSettings):
         "card's tuned weight (0.2 when the card has none).",
     )
 
+    multilingual: bool = Field(
+        True,
+        description="Score languages other than en/zh with the multilingual encoder's model "
+        "(needs `opinion fetch-encoder`, which `make` runs); false = the English model.",
+    )
+    encoder_dir: Path | None = Field(
+        None,
+        description="Folder of the multilingual encoder; unset = "
+        "~/.cache/opinion-monitor/encoders.",
+    )
+    multi_model_dir: Path | None = Field(
+        None, description="Head of the multilingual route; unset = the bundled one."
+    )
+    en_pool_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Weight of the multilingual model's opinion pooled into English scores; "
+        "unset = the English model card's multi_pool_weight (none there: 0 = off).",
+    )
+
     max_seq_len: int = Field(128, ge=8, description="Tokens per text given to the transformer.")
     model_quantize: Literal["auto", "none", "int8"] = Field(
         "auto",

@@ -90,7 +90,7 @@ class ScoredPost(_Wire):
     probabilities: dict[SentimentLabel, float]
     negativity: float = Field(ge=0, le=1, description="P(negative), fused.")
     model_version: str
-    model_route: str = Field("", description="Which model scored it (e.g. 'en', 'zh').")
+    model_route: str = Field("", description="Which model scored it ('en', 'zh', 'multi', ...).")
     explanation: list[str] = Field(default_factory=list, description="Terms that drove it.")
     lexicon_score: float | None = Field(None, description="Lexicon compound in [-1, 1].")
     latency_s: float = Field(0.0, description="Seconds from ingest to scored.")

@@ -374,6 +374,7 @@ def _candidate_card(settings, en_card, version, parent, run_id, result, ds):  # 
         },
         reproduce=f"opinion train (run {run_id}; see its report)",
         fusion_weight=en_card.fusion_weight,
+        multi_pool_weight=en_card.multi_pool_weight,
         max_len=en_card.max_len or result.config["max_len"],
         dtype="float16",
         parent_version=parent,

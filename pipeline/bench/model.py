@@ -1,11 +1,13 @@
 """In-process measurements: model-only throughput, the naive baseline, per-stage costs.
 
-*Model-only* is the transformer the worker calls (``TransformerClassifier.predict_proba``:
-tokenise, length-sort, dynamically padded forward passes, softmax) on the worker's own texts
-(cleaned and masked by ``ingest.prepare``), one call per batch of ``b`` texts, as the worker
-makes them. *Naive* is what simple Kafka sentiment demos do: a ``transformers`` text-
-classification pipeline called once per message, with the same weights (fp32, or int8 when
-the option under test is int8) and the same truncation.
+*Model-only* is the models the worker calls for an English post: the transformer
+(``TransformerClassifier.predict_proba``: tokenise, length-sort, dynamically padded forward
+passes, softmax) and, when the English card pools it, the multilingual model
+(``EncoderHeadClassifier.predict_proba``), on the worker's own texts (cleaned and masked by
+``ingest.prepare``), one call per batch of ``b`` texts, as the worker makes them. *Naive* is
+what simple Kafka sentiment demos do: a ``transformers`` text-classification pipeline called
+once per message, with the same weights (fp32, or int8 when the option under test is int8)
+and the same truncation (plus the multilingual model on that message, when pooled).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from pipeline.aggregation.plans import Plans
 from pipeline.bench.corpus import BenchPost, render, watch_set
 from pipeline.config import Settings
+from pipeline.model.encoder_head import EncoderHeadClassifier
 from pipeline.model.lexicon import lexicon_for
+from pipeline.model.sentence_encoder import load_encoder
 from pipeline.model.transformer import TransformerClassifier, load_checkpoint, quantize_int8
 from pipeline.model.types import SentimentScorer
 from pipeline.schemas import parse_post
@@ -59,28 +64,52 @@ def with_threads(threads: int, fn: Callable[..., float], *args: Any) -> float:
         torch.set_num_threads(before)
 
 
+def pooled_predict(
+    model: TransformerClassifier, second: EncoderHeadClassifier | None
+) -> Callable[[Sequence[str]], object]:
+    """The English route's model calls for a batch: the transformer, then the pooled model."""
+    if second is None:
+        return model.predict_proba
+    return lambda texts: (model.predict_proba(texts), second.predict_proba(texts))
+
+
+def second_model(
+    head_dir: Path | None, encoder: Path | None, threads: int
+) -> EncoderHeadClassifier | None:
+    """The pooled multilingual model with an encoder of ``threads`` threads (or None)."""
+    if head_dir is None or encoder is None:
+        return None
+    return EncoderHeadClassifier(head_dir, load_encoder(encoder, threads))
+
+
 def model_only(
     model: TransformerClassifier,
     texts: Sequence[str],
     batch_sizes: Sequence[int],
     *,
+    second: EncoderHeadClassifier | None = None,
     budget_texts: int = 512,
 ) -> dict[str, float]:
     """Messages/s per batch size (calls of ``b`` texts, forward passes of ``b``); small
     batches run on fewer texts (the per-text work is the same)."""
     out = {}
     configured = model.batch_size
+    predict = pooled_predict(model, second)
     try:
         for b in batch_sizes:
             model.batch_size = b
             n = min(len(texts), max(b * 4, min(budget_texts, 64 * b)))
-            out[str(b)] = round(rate(model.predict_proba, texts[:n], b), 1)
+            out[str(b)] = round(rate(predict, texts[:n], b), 1)
     finally:
         model.batch_size = configured
     return out
 
 
-def naive(model: TransformerClassifier, texts: Sequence[str]) -> float:
+def naive(
+    model: TransformerClassifier,
+    texts: Sequence[str],
+    second: EncoderHeadClassifier | None = None,
+) -> float:
     """Messages/s of a ``transformers`` pipeline called once per message."""
     from transformers import pipeline
 
@@ -100,6 +129,8 @@ def naive(model: TransformerClassifier, texts: Sequence[str]) -> float:
     started = time.perf_counter()
     for text in texts:
         pipe(text, truncation=True, max_length=model.max_len)
+        if second is not None:
+            second.predict_proba([text])
     return len(texts) / (time.perf_counter() - started)
 
 
@@ -164,14 +195,16 @@ def _parallel_child(
     """One model process of ``model_only_parallel`` (``spec["num_threads"]`` threads)."""
     from pipeline.model.transformer import TransformerClassifier
 
+    head_dir, encoder = spec.pop("second_head"), spec.pop("second_encoder")
     model = TransformerClassifier(**spec)
-    model.predict_proba(texts[:batch])
+    predict = pooled_predict(model, second_model(head_dir, encoder, spec["num_threads"]))
+    predict(texts[:batch])
     barrier.wait()
     started = time.perf_counter()
     done, i = 0, 0
     while time.perf_counter() - started < seconds:
         chunk = [texts[(i + k) % len(texts)] for k in range(batch)]
-        model.predict_proba(chunk)
+        predict(chunk)
         done += batch
         i += batch
     out.put((done, time.perf_counter() - started, os.getpid()))
@@ -186,6 +219,7 @@ def model_only_parallel(
     seconds: float,
     *,
     threads: int = 1,
+    second: EncoderHeadClassifier | None = None,
 ) -> tuple[float, float | None]:
     """Aggregate messages/s of ``processes`` model processes with ``threads`` torch threads
     each, running at once (how that many workers share the cores), and the cores used by
@@ -202,6 +236,8 @@ def model_only_parallel(
         "card": model.card,
         "quantize": "int8" if model.quantized else "none",
         "num_threads": threads,
+        "second_head": second.model_dir if second else None,
+        "second_encoder": second.encoder.path if second else None,
     }
     ctx = multiprocessing.get_context("spawn")
     barrier, out, release = ctx.Barrier(processes + 1), ctx.Queue(), ctx.Event()

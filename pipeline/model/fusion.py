@@ -8,7 +8,9 @@ evaluation sets) by ``choose_fusion_weight`` and stored in the model card;
 ``OPINION_FUSION_WEIGHT`` overrides it. The rule is "the largest weight whose held-out
 macro-F1 is within ``tolerance`` (1 point) of the best": a held-out split of the training
 corpus is in-domain and always favours the fine-tuned model, while the lexicon is
-domain-independent, so a small in-domain cost buys robustness on unseen domains.
+domain-independent, so a small in-domain cost buys robustness on unseen domains. The same
+rule chooses the English route's pooling weight of the multilingual model
+(``choose_pool_weight``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ def score_fused(
     return m.accuracy, m.macro_f1
 
 
+def largest_within(table: dict[float, float], tolerance: float = 0.01) -> float:
+    """The selection rule: the largest weight whose score is within ``tolerance`` of the best."""
+    best = max(table.values())
+    return max(w for w, score in table.items() if score >= best - tolerance)
+
+
 def choose_fusion_weight(
     p_model: np.ndarray,
     compounds: Sequence[float | None],
@@ -61,10 +69,20 @@ def choose_fusion_weight(
     tolerance: float = 0.01,
 ) -> tuple[float, dict[str, float]]:
     """The largest grid weight within ``tolerance`` of the best held-out macro-F1, and the table."""
-    table: dict[str, float] = {}
-    for w in grid:
-        _, f1 = score_fused(fuse(p_model, compounds, w), gold, binary=binary)
-        table[f"{w:.2f}"] = round(f1, 4)
-    best = max(table.values())
-    chosen = max(w for w in grid if table[f"{w:.2f}"] >= best - tolerance)
-    return chosen, table
+    scores = {
+        w: round(score_fused(fuse(p_model, compounds, w), gold, binary=binary)[1], 4) for w in grid
+    }
+    return largest_within(scores, tolerance), {f"{w:.2f}": f1 for w, f1 in scores.items()}
+
+
+def choose_pool_weight(
+    p_base: np.ndarray,
+    p_other: np.ndarray,
+    gold: Sequence[int],
+    *,
+    grid: Sequence[float] = WEIGHT_GRID,
+    tolerance: float = 0.01,
+) -> tuple[float, dict[str, float]]:
+    """Same rule for pooling a second model: ``(1 - w) * p_base + w * p_other``."""
+    scores = {w: round(score_fused((1 - w) * p_base + w * p_other, gold)[1], 4) for w in grid}
+    return largest_within(scores, tolerance), {f"{w:.2f}": f1 for w, f1 in scores.items()}

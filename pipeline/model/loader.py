@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.model.card import ModelCard
+from pipeline.model.encoder_head import EncoderHeadClassifier
 from pipeline.model.ngram import CharNgramClassifier
 from pipeline.model.scorer import Route, RoutedScorer
+from pipeline.model.sentence_encoder import EncoderMissing, encoder_path, load_encoder
 from pipeline.model.transformer import TransformerClassifier
 
+log = logging.getLogger(__name__)
 DEFAULT_FUSION_WEIGHT = 0.2
 
 
@@ -40,27 +45,72 @@ def load_model(model_dir: Path, settings: Settings) -> tuple[object, ModelCard]:
     return transformer, transformer.card
 
 
+@lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
+
+
+def load_multilingual(settings: Settings) -> EncoderHeadClassifier | None:
+    """The multilingual route's model, or None (turned off, or the encoder is not fetched)."""
+    from pipeline.model import BUNDLED_MULTI
+
+    if not settings.multilingual:
+        return None
+    try:
+        encoder = load_encoder(encoder_path(settings.encoder_dir), settings.torch_threads)
+    except EncoderMissing as exc:
+        _warn_once(f"{exc}; other languages are scored by the English model meanwhile")
+        return None
+    return EncoderHeadClassifier(Path(settings.multi_model_dir or BUNDLED_MULTI), encoder)
+
+
+def _pool_weight(
+    settings: Settings, multi: EncoderHeadClassifier | None, en_card: ModelCard
+) -> float:
+    """``OPINION_EN_POOL_WEIGHT`` when set, else the English card's ``multi_pool_weight`` (a
+    weight chosen for that model; a checkpoint without one is not pooled)."""
+    if multi is None:
+        return 0.0
+    if settings.en_pool_weight is not None:
+        return settings.en_pool_weight
+    return en_card.multi_pool_weight or 0.0
+
+
 def build_scorer(settings: Settings, en_dir: Path) -> RoutedScorer:
     from pipeline.model import BUNDLED_ZH
 
     en_model, en_card = load_model(Path(en_dir), settings)
     zh_dir = Path(settings.zh_model_dir) if settings.zh_model_dir else BUNDLED_ZH
     zh_model, zh_card = load_model(zh_dir, settings)
+    multi = load_multilingual(settings)
+    en_fusion = _fusion_weight(settings, en_card)
     routes = {
-        "en": Route("en", en_model, _fusion_weight(settings, en_card), "en"),
+        "en": Route("en", en_model, en_fusion, "en", multi, _pool_weight(settings, multi, en_card)),
         "zh": Route("zh", zh_model, _fusion_weight(settings, zh_card), "zh"),
     }
-    multilingual = [lang for lang in en_card.languages if lang not in ("en", "zh")]
-    fallback = "default" if multilingual else "en-fallback"
-    routes["*"] = Route(fallback, en_model, 0.0, None)
+    cards: dict[str, object] = {"en": en_card, "zh": zh_card}
+    if any(lang not in ("en", "zh") for lang in en_card.languages):
+        fallback = "default"  # a multilingual checkpoint was configured: it knows best
+        routes["*"] = Route(fallback, en_model, 0.0, None)
+    elif multi is not None:
+        fallback = "multi"
+        routes["*"] = Route(fallback, multi, 0.0, None)
+        cards["multi"] = multi.card
+    else:
+        fallback = "en-fallback"
+        routes["*"] = Route(fallback, en_model, 0.0, None)
     # The scorer's version is the default model's: in a registry, the folder name (what
     # the worker compares with the registry's current pointer), else the card's version.
     en_dir = Path(en_dir)
     version = en_dir.name if en_dir.parent.name == "versions" else en_card.version
+    versions = {"en": version, "zh": zh_card.version, fallback: version}
+    if multi is not None:
+        versions["multi"] = multi.card.version
     return RoutedScorer(
         routes,
         fallback="*",
         version=version,
-        cards={"en": en_card, "zh": zh_card},
-        versions={"en": version, "zh": zh_card.version, fallback: version},
+        cards=cards,
+        versions=versions,
+        multilingual=multi,
     )

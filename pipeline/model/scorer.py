@@ -1,11 +1,14 @@
 """The routed scorer: language -> model (+ lexicon fusion) -> ``Prediction``.
 
-Routes: ``en`` (the English/default checkpoint fused with VADER), ``zh`` (the Chinese model:
-``settings.zh_model_dir`` if set, else the bundled n-gram model, fused with the Chinese
-lexicon), and ``en-fallback`` for every other language (the default checkpoint alone; no
-lexicon, since VADER is English-only); undetermined text (``und``: emoji, very short) goes
-to ``en``. When the default checkpoint's card lists more languages (a multilingual model),
-the fallback route is named ``default`` instead.
+Routes: ``en`` (the English/default checkpoint fused with VADER, then pooled with the
+multilingual model's opinion at the English card's ``multi_pool_weight``), ``zh`` (the
+Chinese model: ``settings.zh_model_dir`` if set, else the bundled n-gram model, fused with
+the Chinese lexicon), and for every other language ``multi`` (a head on the multilingual
+sentence encoder; no lexicon, since VADER is English-only). Undetermined text (``und``:
+emoji, very short) goes to ``en``. When the default checkpoint's card lists more languages
+(a multilingual checkpoint), other languages go to it instead (route ``default``); without
+the encoder (not fetched, or ``OPINION_MULTILINGUAL=false``) to the English model
+(``en-fallback``).
 """
 
 from __future__ import annotations
@@ -35,12 +38,19 @@ class ProbModel(Protocol):
 
 @dataclass(frozen=True)
 class Route:
-    """A model for a language, the lexicon weight to fuse with, and its name."""
+    """A model for a language, the lexicon weight to fuse with, and its name.
+
+    ``second``: another model whose probabilities are pooled into the fused ones,
+    ``(1 - second_weight) * fused + second_weight * p_second`` (the English route's
+    multilingual opinion).
+    """
 
     name: str
     model: ProbModel
     fusion_weight: float
     lexicon_lang: str | None
+    second: ProbModel | None = None
+    second_weight: float = 0.0
 
 
 def explanation_terms(
@@ -72,12 +82,14 @@ class RoutedScorer:
         version: str,
         cards: dict[str, object] | None = None,
         versions: dict[str, str] | None = None,
+        multilingual: ProbModel | None = None,
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.version = version
         self.cards = cards or {}
         self.versions = versions or {}
+        self.multilingual = multilingual  # the multilingual model, when loaded
 
     def version_for(self, route: str) -> str:
         """The version of the model behind ``route`` (``version`` is the default model's)."""
@@ -113,6 +125,9 @@ class RoutedScorer:
             lexicon = lexicon_for(route.lexicon_lang) if route.lexicon_lang else None
             lex = [lexicon.analyze(texts[i]) if lexicon else None for i in idx]
             fused = fuse(probs, [r.compound if r else None for r in lex], route.fusion_weight)
+            if route.second is not None and route.second_weight > 0:
+                second = route.second.predict_proba([texts[i] for i in idx])
+                fused = (1 - route.second_weight) * fused + route.second_weight * second
             fused = fused / fused.sum(axis=1, keepdims=True)
             # Whole-batch numpy, then plain floats: no per-row numpy calls in this loop.
             labels = fused.argmax(axis=1).tolist()

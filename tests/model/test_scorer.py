@@ -4,7 +4,13 @@ import threading
 
 import pytest
 
-from pipeline.model import BUNDLED_EN, SentimentScorer, load_scorer, resolve_model_dir
+from pipeline.model import (
+    BUNDLED_EN,
+    BUNDLED_MULTI,
+    SentimentScorer,
+    load_scorer,
+    resolve_model_dir,
+)
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry
 from pipeline.model.types import Prediction
@@ -68,9 +74,11 @@ def test_chinese_routing(scorer: SentimentScorer) -> None:
     assert scorer.explain(TEXTS[3], "zh")
 
 
-def test_other_languages_fall_back_and_say_so(scorer: SentimentScorer) -> None:
+def test_other_languages_go_to_the_multilingual_model_and_say_so(scorer: SentimentScorer) -> None:
     (p,) = scorer.predict(["Este servicio es horrible y muy lento"], ["es"])
-    assert p.route == "en-fallback" and p.lang == "es" and p.lexicon_score is None
+    assert p.route == "multi" and p.lang == "es" and p.lexicon_score is None
+    assert p.label == "negative"
+    assert scorer.version_for("multi") == ModelCard.load(BUNDLED_MULTI).version  # type: ignore[union-attr]
     (u,) = scorer.predict(["lol"])
     assert u.lang == "und" and u.route == "en" and u.lexicon_score is not None
 
