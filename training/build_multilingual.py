@@ -186,7 +186,6 @@ def build(
             "build_seconds": round(time.monotonic() - started, 1),
         },
         reproduce=REPRODUCE,
-        pooled_into={en_card.version: pool_weight},
         hyperparameters={"C": c, "class_weight": "balanced", "optimizer": "LBFGS"},
     )
     card.save(out)
@@ -215,7 +214,9 @@ def main() -> None:
         ap.error("--data is required: no ../shared/data/umsab-sentiment beside the checkout")
     card = build(args.out, args.data, args.en_model, args.registry_data)
     print(json.dumps(card.metrics, indent=2))
-    print(f"-> {args.out}; multi_pool_weight {card.pooled_into} -> {args.en_model}")  # type: ignore[attr-defined]
+    en_card = ModelCard.load(args.en_model)
+    pool = en_card.multi_pool_weight if en_card else None
+    print(f"-> {args.out}; multi_pool_weight {pool} -> {args.en_model}/model_card.json")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ def bench(
         "0.5,0.9", help="Latency at these fractions of the best end-to-end rate ('' = skip)."
     ),
     latency_seconds: float = typer.Option(15.0, min=0.5, help="Seconds per latency run."),
-    naive_messages: int = typer.Option(200, min=2, help="Messages for the naive baseline."),
+    naive_messages: int = typer.Option(
+        1000, min=2, help="Messages for the naive baseline (the corpus sample, cycled)."
+    ),
     label: str = typer.Option("", help="Name of this run in reports."),
     out: Path | None = typer.Option(None, help="Also write the JSON result to this file."),
 ) -> None:

@@ -73,13 +73,11 @@ def pooled_predict(
     return lambda texts: (model.predict_proba(texts), second.predict_proba(texts))
 
 
-def second_model(
-    head_dir: Path | None, encoder: Path | None, threads: int
-) -> EncoderHeadClassifier | None:
-    """The pooled multilingual model with an encoder of ``threads`` threads (or None)."""
+def second_model(head_dir: Path | None, encoder: Path | None) -> EncoderHeadClassifier | None:
+    """The pooled multilingual model (or None), e.g. in a child process."""
     if head_dir is None or encoder is None:
         return None
-    return EncoderHeadClassifier(head_dir, load_encoder(encoder, threads))
+    return EncoderHeadClassifier(head_dir, load_encoder(encoder))
 
 
 def model_only(
@@ -197,7 +195,7 @@ def _parallel_child(
 
     head_dir, encoder = spec.pop("second_head"), spec.pop("second_encoder")
     model = TransformerClassifier(**spec)
-    predict = pooled_predict(model, second_model(head_dir, encoder, spec["num_threads"]))
+    predict = pooled_predict(model, second_model(head_dir, encoder))
     predict(texts[:batch])
     barrier.wait()
     started = time.perf_counter()

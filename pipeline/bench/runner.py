@@ -46,7 +46,8 @@ class BenchOptions:
     batch_sizes: tuple[int, ...] | None = None
     latency_loads: tuple[float, ...] = (0.5, 0.9)
     latency_seconds: float = 15.0
-    naive_messages: int = 200
+    # 200 took 0.3 s with the fast model and moved its baseline by +-20 % between runs
+    naive_messages: int = 1000
     parallel_seconds: float = 10.0
     label: str = ""
 
@@ -108,22 +109,22 @@ def _model_only_layouts(
     bs: int,
     layouts: Sequence[tuple[int, int]],
     seconds: float,
-    second: Callable[[int], Any],
+    second: Any,
 ) -> dict[str, dict[str, Any]]:
     """Model-only messages/s at the worker's batch size in each process layout the
     end-to-end runs use: one process with ``t`` torch threads, or ``k`` processes at once.
-    ``second(threads)``: the pooled multilingual model with that many threads, or None."""
+    ``second``: the pooled multilingual model, or None."""
     rate = modelbench.rate
     out: dict[str, dict[str, Any]] = {}
     for k, threads in layouts:
         if k == 1:
-            predict = modelbench.pooled_predict(transformer, second(threads))
+            predict = modelbench.pooled_predict(transformer, second)
             out[f"1x{threads}"] = _measured(
                 lambda t=threads, p=predict: modelbench.with_threads(t, rate, p, texts, bs)
             )
         else:
             agg, foreign = modelbench.model_only_parallel(
-                transformer, texts, bs, k, seconds, threads=threads, second=second(threads)
+                transformer, texts, bs, k, seconds, threads=threads, second=second
             )
             out[f"{k}x{threads}"] = {
                 "msgs_per_s": round(agg, 1),
@@ -164,16 +165,10 @@ def run_bench(
     transformer = en_route.model
     assert isinstance(transformer, TransformerClassifier)
     info = transformer.describe()
-    pooled = en_route.second if en_route.second_weight > 0 else None
+    second = en_route.second if en_route.second_weight > 0 else None
     info["pooled_with"] = (
-        {"version": pooled.card.version, "weight": en_route.second_weight} if pooled else None
+        {"version": second.card.version, "weight": en_route.second_weight} if second else None
     )
-
-    def second(threads: int) -> Any:
-        """The pooled model with an encoder of ``threads`` threads (None when not pooled)."""
-        if pooled is None:
-            return None
-        return modelbench.second_model(pooled.model_dir, pooled.encoder.path, threads)
 
     result["model"] = info
     result["device"] = info["device"] if not info["gpu"] else f"{info['device']} ({info['gpu']})"
@@ -187,7 +182,7 @@ def run_bench(
     sweep_threads = info["torch_threads"] if cuda else 1
     configs_e2e = list(dict.fromkeys(parse_config(c) for c in options.workers))
     rate = modelbench.rate
-    predict = modelbench.pooled_predict(transformer, second(sweep_threads))
+    predict = modelbench.pooled_predict(transformer, second)
 
     progress(
         f"model-only throughput of {info['version']} ({info['precision']}), batches {sizes}, "
@@ -196,7 +191,7 @@ def run_bench(
     meter = ForeignLoad().start()
     per_batch = modelbench.with_threads(
         sweep_threads,
-        partial(modelbench.model_only, second=second(sweep_threads)),
+        partial(modelbench.model_only, second=second),
         transformer,
         texts,
         sizes,
@@ -225,14 +220,14 @@ def run_bench(
     result["model_only_config"] = best_config
 
     progress(f"naive baseline: one message at a time ({options.naive_messages})")
-    naive_texts = texts[: max(2, options.naive_messages)]
+    naive_texts = [texts[i % len(texts)] for i in range(max(2, options.naive_messages))]
     # torch's default threads (what a simple demo runs) and one thread; the better one is
     # the baseline, so the ratio is never flattered by a thread setting that suits the
     # machine badly (``ratio_end_to_end_vs_naive_default_threads``: against the demo's).
     naive = {
         f"{threads} thread(s)": _measured(
             lambda t=threads: modelbench.with_threads(
-                t, modelbench.naive, transformer, naive_texts, second(t)
+                t, modelbench.naive, transformer, naive_texts, second
             )
         )
         for threads in dict.fromkeys((info["torch_threads"], 1))

@@ -57,7 +57,7 @@ def load_multilingual(settings: Settings) -> EncoderHeadClassifier | None:
     if not settings.multilingual:
         return None
     try:
-        encoder = load_encoder(encoder_path(settings.encoder_dir), settings.torch_threads)
+        encoder = load_encoder(encoder_path(settings.encoder_dir))
     except EncoderMissing as exc:
         _warn_once(f"{exc}; other languages are scored by the English model meanwhile")
         return None
