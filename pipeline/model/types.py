@@ -44,3 +44,7 @@ class SentimentScorer(Protocol):
     def explain(self, text: str, lang: str | None = None) -> list[tuple[str, float]]:
         """Per-token attributions for one text: > 0 pushed positive, < 0 pushed negative."""
         ...
+
+    def version_for(self, route: str) -> str:
+        """The version of the model behind ``route`` (``version``: the default model's)."""
+        ...

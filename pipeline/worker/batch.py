@@ -223,7 +223,7 @@ class BatchProcessor:
         scored: list[ScoredPost] = []
         dead: list[DeadLetter] = []
         for (msg, post), pred in zip(fresh, predictions, strict=True):
-            self._finish(msg, post, pred, scorer.version, scored, dead)
+            self._finish(msg, post, pred, scorer.version_for(pred.route), scored, dead)
         return scored, dead
 
     async def _score_one_by_one(
@@ -242,7 +242,7 @@ class BatchProcessor:
                     self._dead(msg, f"scoring failed: {type(exc).__name__}: {exc}", "score")
                 )
                 continue
-            self._finish(msg, post, pred, scorer.version, scored, dead)
+            self._finish(msg, post, pred, scorer.version_for(pred.route), scored, dead)
         return scored, dead
 
     def _finish(

@@ -10,7 +10,8 @@ from pipeline.worker.dedup import Status
 
 
 class KeywordScorer:
-    """Negative when the text says 'terrible', positive for 'great', else neutral."""
+    """Negative when the text says 'terrible', positive for 'great', else neutral; route
+    ``fake`` for English (or no language), ``fake-<lang>`` for others."""
 
     def __init__(self, version: str = "fake-1") -> None:
         self.version = version
@@ -36,13 +37,16 @@ class KeywordScorer:
                     ["terrible"] if label == "negative" else [],
                     None,
                     lang or "en",
-                    "fake",
+                    "fake" if lang in (None, "en") else f"fake-{lang}",
                 )
             )
         return out
 
     def explain(self, text: str, lang: str | None = None) -> list[tuple[str, float]]:
         return []
+
+    def version_for(self, route: str) -> str:
+        return self.version if route == "fake" else f"{self.version}+{route}"
 
 
 class MemoryGuard:

@@ -77,6 +77,13 @@ def test_valid_invalid_and_reposts_are_separated() -> None:
     assert set(aggregates.events) == {"p1", "p2"}
 
 
+def test_each_post_carries_the_version_of_the_model_that_scored_it() -> None:
+    processor, _ = make_processor()
+    result = run(processor, [post(1, "Acme was great"), post(2, "Acme fue terrible", lang="es")])
+    by_id = {s.id: (s.model_route, s.model_version) for s in result.scored}
+    assert by_id == {"p1": ("fake", "fake-1"), "p2": ("fake-es", "fake-1+fake-es")}
+
+
 def test_redelivery_after_commit_is_not_rescored() -> None:
     processor, _ = make_processor()
     run(processor, [post(1, "great")])
