@@ -114,13 +114,12 @@ def _model_only_layouts(
     """Model-only messages/s at the worker's batch size in each process layout the
     end-to-end runs use: one process with ``t`` torch threads, or ``k`` processes at once.
     ``second``: the pooled multilingual model, or None."""
-    rate = modelbench.rate
+    rate, predict = modelbench.rate, modelbench.pooled_predict(transformer, second)
     out: dict[str, dict[str, Any]] = {}
     for k, threads in layouts:
         if k == 1:
-            predict = modelbench.pooled_predict(transformer, second)
             out[f"1x{threads}"] = _measured(
-                lambda t=threads, p=predict: modelbench.with_threads(t, rate, p, texts, bs)
+                lambda t=threads: modelbench.with_threads(t, rate, predict, texts, bs)
             )
         else:
             agg, foreign = modelbench.model_only_parallel(

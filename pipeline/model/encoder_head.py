@@ -66,10 +66,6 @@ class EncoderHeadClassifier:
             or ModelCard(version=f"head:{self.model_dir.name}", languages=["*"])
         )
 
-    @staticmethod
-    def is_artefact(model_dir: Path | str) -> bool:
-        return (Path(model_dir) / HEAD_ARTEFACT).is_file()
-
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 3))

@@ -73,14 +73,7 @@ def method_probs(
                 "the multilingual model is not loaded: run `opinion fetch-encoder`, and "
                 "check that OPINION_MULTILINGUAL is not false"
             )
-        model = scorer.multilingual
-        return np.concatenate(
-            [
-                model.predict_proba(texts[i : i + batch_size])
-                for i in range(0, len(texts), batch_size)
-            ]
-            or [np.zeros((0, 3))]
-        )
+        return scorer.multilingual.predict_proba(list(texts))  # one text per encoder call
     rows: list[np.ndarray] = []
     for start in range(0, len(texts), batch_size):
         chunk, chunk_langs = texts[start : start + batch_size], langs[start : start + batch_size]

@@ -112,5 +112,4 @@ def build_scorer(settings: Settings, en_dir: Path) -> RoutedScorer:
         version=version,
         cards=cards,
         versions=versions,
-        multilingual=multi,
     )

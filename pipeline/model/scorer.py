@@ -82,14 +82,18 @@ class RoutedScorer:
         version: str,
         cards: dict[str, object] | None = None,
         versions: dict[str, str] | None = None,
-        multilingual: ProbModel | None = None,
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.version = version
         self.cards = cards or {}
         self.versions = versions or {}
-        self.multilingual = multilingual  # the multilingual model, when loaded
+
+    @property
+    def multilingual(self) -> ProbModel | None:
+        """The multilingual model, when loaded (the English route carries it for pooling)."""
+        en = self.routes.get("en")
+        return en.second if en is not None else None
 
     def version_for(self, route: str) -> str:
         """The version of the model behind ``route`` (``version`` is the default model's)."""

@@ -18,7 +18,6 @@ posts shared its batch.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,8 +27,6 @@ import numpy as np
 
 from pipeline.archives import CACHE_ROOT, PinnedArchive, fetch_members
 from pipeline.model.preprocess import normalize_text
-
-log = logging.getLogger(__name__)
 
 ENCODER_NAME = "use-multilingual-3-int8"
 ENCODER_FILE = f"{ENCODER_NAME}.onnx"
@@ -86,7 +83,7 @@ class SentenceEncoder:
         rows = [normalize_text(t) or " " for t in texts]
         if not rows:
             return np.zeros((0, ENCODER_DIM), dtype=np.float32)
-        with self._lock:  # one ONNX call at a time: it already uses the session's threads
+        with self._lock:  # one ONNX call at a time, as the transformer's tokenizer
             out = [self._session.run(["outputs"], {"inputs": [row]})[0] for row in rows]
         return np.concatenate(out).astype(np.float32, copy=False)
 
