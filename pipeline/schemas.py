@@ -151,10 +151,31 @@ class Label(_Wire):
 
 AlertState = Literal["firing", "acknowledged", "resolved"]
 Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+AlertKind = Literal["negative_share", "negative_volume", "volume"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("negative_share", "negative_volume", "volume")
+"""What surged: the negative share, the number of negative posts, or all posts (mentions)."""
+
+
+class AlertReason(BaseModel):
+    """One kind of surge behind an alert: observed vs expected over the incident window.
+
+    ``negative_share``: shares (0..1); ``negative_volume`` and ``volume``: post counts.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: AlertKind
+    observed: float
+    expected: float
+    ratio: float = Field(description="observed / expected (expected floored at a tiny value)")
 
 
 class Alert(_Wire):
-    """A negative-sentiment spike on a watch. Updates (ack/resolve) reuse the same id."""
+    """A surge on a watch (negative share, negative posts and/or all posts; see ``kinds``).
+
+    Updates (ack/resolve) reuse the same id.
+    """
 
     id: str
     watch_id: str
@@ -167,6 +188,8 @@ class Alert(_Wire):
     negative_share: float
     baseline_share: float
     volume: int
+    kinds: list[AlertKind] = Field(default_factory=lambda: ["negative_share"])
+    reasons: list[AlertReason] = Field(default_factory=list)
     top_terms: list[str] = Field(default_factory=list)
     sample_posts: list[dict[str, Any]] = Field(default_factory=list)
     dashboard_url: str | None = None

@@ -24,7 +24,7 @@ from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
-from pipeline.schemas import Alert, Severity
+from pipeline.schemas import SEVERITIES, Alert, Severity
 from pipeline.watches.store import WATCHES_KEY
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,6 @@ CHUNK_BUCKETS = 1440
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
-
-
-SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 
 
 def severity_for(
