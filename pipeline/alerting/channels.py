@@ -24,11 +24,19 @@ from pipeline.schemas import Alert
 
 
 class Channel(Protocol):
-    """Something an alert can be delivered to."""
+    """Something an alert can be delivered to.
+
+    ``send`` raises ``PermanentChannelError`` when retrying cannot help (HTTP 4xx other than
+    408/429, an invalid address) and ``ChannelError`` (or any other exception) when a later
+    retry may succeed. ``idempotency_key`` (alert id + event) lets a receiver drop a rare
+    duplicate delivery.
+    """
 
     name: str
 
-    def send(self, alert: Alert, event: str = "opened") -> None: ...
+    def send(
+        self, alert: Alert, event: str = "opened", idempotency_key: str | None = None
+    ) -> None: ...
 
 
 def summary(alert: Alert, event: str = "opened") -> str:
@@ -43,6 +51,15 @@ def summary(alert: Alert, event: str = "opened") -> str:
 
 class ChannelError(RuntimeError):
     """A delivery failed; the message never contains the target's full URL."""
+
+
+class PermanentChannelError(ChannelError):
+    """A delivery that will fail again however often it is retried (park it)."""
+
+
+def idempotency_key_for(alert_id: str, event: str) -> str:
+    """The key a receiver deduplicates deliveries by: one per alert and event."""
+    return f"{alert_id}:{event}"
 
 
 def endpoint(url: str) -> str:
