@@ -1,0 +1,1 @@
+"""Alert-quality benchmark: synthetic watches with labeled surges, NAB-style scoring."""
