@@ -297,7 +297,18 @@ class Settings(BaseSettings):
     )
     alert_smtp_host: str | None = Field(None, description="SMTP server; unset = no email.")
     alert_smtp_port: int = Field(25, description="SMTP port.")
-    alert_smtp_starttls: bool = Field(False, description="Use STARTTLS on the SMTP link.")
+    alert_smtp_tls: Literal["none", "starttls", "ssl"] | None = Field(
+        None,
+        description="SMTP encryption: none, starttls or ssl (implicit TLS, port 465); "
+        "unset = starttls if OPINION_ALERT_SMTP_STARTTLS, else none.",
+    )
+    alert_smtp_starttls: bool = Field(
+        False, description="Older switch: true = STARTTLS (OPINION_ALERT_SMTP_TLS wins)."
+    )
+    alert_smtp_ca_file: Path | None = Field(
+        None,
+        description="CA bundle that verifies the SMTP server's certificate (else the system's).",
+    )
     alert_smtp_username: str | None = Field(None, description="SMTP login, if required.")
     alert_smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     alert_email_from: str = Field("opinion-monitor@localhost", description="Sender address.")
