@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.watches.cli",
     "pipeline.feed.cli",
     "pipeline.model.cli",
+    "pipeline.detection.cli",
     "pipeline.alerting.cli",
     "pipeline.demo",
     "pipeline.bench.cli",

@@ -10,6 +10,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from dashboard import data
+from pipeline.schemas import ALERT_KINDS
 from pipeline.watches.model import Watch
 
 NEW = "(new watch)"
@@ -20,6 +21,11 @@ THRESHOLDS: tuple[tuple[str, str, type, str], ...] = (
     ("fire_after", "Bad buckets to fire", int, "detector_fire_after"),
     ("resolve_after", "Calm buckets to resolve", int, "detector_resolve_after"),
 )
+KIND_TITLES = {
+    "negative_share": "Negative share rises",
+    "negative_volume": "Negative posts surge",
+    "volume": "Mention spike (all posts)",
+}
 QUERY_HELP = (
     'Terms, "quoted phrases", AND / OR / NOT, parentheses, trailing * for prefixes; '
     'case-insensitive. Example: "acme air" OR #acmeair NOT ad'
@@ -98,6 +104,19 @@ def _editor(existing: Watch | None) -> None:
         )
         st.markdown("**Spike-detector thresholds** (empty = the global default)")
         overrides: dict[str, Any] = dict((existing.detector or {}) if existing else {})
+        kinds = st.multiselect(
+            "Surges that raise alerts",
+            list(ALERT_KINDS),
+            default=list(overrides.get("kinds") or s.detector_kinds),
+            format_func=KIND_TITLES.__getitem__,
+            key=f"wf_k_{sfx}",
+            help="A mention spike (volume) alone is low severity: seen on the dashboard and "
+            "the alerts topic, not paged.",
+        )
+        if not kinds or set(kinds) == set(s.detector_kinds):
+            overrides.pop("kinds", None)
+        else:
+            overrides["kinds"] = [k for k in ALERT_KINDS if k in kinds]
         cols = st.columns(len(THRESHOLDS))
         for col, (field, title, kind, setting) in zip(cols, THRESHOLDS, strict=True):
             default = getattr(s, setting)

@@ -1,19 +1,34 @@
-"""Negative-spike detector (pure Python, no I/O): the same class runs live and offline.
+"""Surge detector (pure Python, no I/O): the same class runs live and offline.
 
-Per bucket, the *short window* is the newest buckets holding at least ``min_volume`` posts
-(one bucket on a busy watch, up to ``window_buckets`` on a quiet one). Its negative share is
-compared with a trailing baseline (the pooled share of the last ``lookback_buckets`` calm
-buckets; spread = binomial noise + the extra bucket-to-bucket variance seen in the baseline)
-and, once ``seasonal_min_days`` days are known, with the median share of the same hour on
-previous days. A bucket is *bad* when the share is at least ``z_threshold`` spreads and
-``min_delta`` above every baseline. Hysteresis: ``fire_after`` bad buckets in a row (elevated
-ones hold the streak) fire, provided the posts after the first bad bucket are anomalous on
-their own (windows overlap; one cluster of posts must not count twice); ``resolve_after``
-calm buckets whose own posts are calm resolve; ``cooldown_buckets`` must pass before the
-next alert. The baseline learns only calm buckets, after a delay of ``window_buckets``, and
-pauses while the watch is elevated or pending, so a slow ramp does not become the norm;
-after ``adapt_after_buckets`` of firing a lasting new level is accepted. Negative volume is
-compared with its usual rate (``negative_ratio``) for severity; volume alone never fires.
+Three kinds of surge, each of which a watch may enable (``kinds``):
+
+- ``negative_share``: the share of negative posts rises (below);
+- ``negative_volume``: the number of negative posts is far above its expected count;
+- ``volume``: all posts are far above their expected count (a mention spike).
+
+The count kinds compare the posts of a window with a seasonal expected count (hour of day,
+day of week once known; ``pipeline.detection.counts``) learnt from calm buckets only, and
+are bad when the count is at least ``z_threshold`` (count noise: negative binomial) and
+``min_ratio`` times above it, with at least ``min_volume`` posts (``min_negative`` negative
+posts). Their window is the newest bucket alone, or the newest buckets that are expected to
+hold ``min_volume`` posts (unbiased: chosen by the expectation, not by what arrived).
+All kinds share one state machine, so one incident raises one alert naming every kind that
+tripped; hysteresis, confirmation, cooldown and learning apply to each.
+
+Negative share: per bucket, the *short window* is the newest buckets holding at least
+``min_volume`` posts (one bucket on a busy watch, up to ``window_buckets`` on a quiet one).
+Its negative share is compared with a trailing baseline (the pooled share of the last
+``lookback_buckets`` calm buckets; spread = binomial noise + the extra bucket-to-bucket
+variance seen in the baseline) and, once ``seasonal_min_days`` days are known, with the
+median share of the same hour on previous days. A bucket is *bad* when the share is at least
+``z_threshold`` spreads and ``min_delta`` above every baseline. Hysteresis: ``fire_after``
+bad buckets in a row (elevated ones hold the streak) fire, provided the posts after the
+first bad bucket are anomalous on their own (windows overlap; one cluster of posts must not
+count twice); ``resolve_after`` calm buckets whose own posts are calm resolve;
+``cooldown_buckets`` must pass before the next alert. The baseline learns only calm buckets,
+after a delay of ``window_buckets``, and pauses while the watch is elevated or pending, so a
+slow ramp does not become the norm; after ``adapt_after_buckets`` of firing a lasting new
+level is accepted.
 """
 
 from __future__ import annotations
@@ -29,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
+from pipeline.detection.counts import Count, CountBaseline, SeasonalProfile
+from pipeline.schemas import ALERT_KINDS, AlertKind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +55,8 @@ if TYPE_CHECKING:
 State = Literal["ok", "pending", "firing", "resolved"]
 Event = Literal["fired", "resolved"]
 MAD_TO_SIGMA = 1.4826
+COUNT_OF: dict[AlertKind, Count] = {"volume": "volume", "negative_volume": "negative"}
+COUNT_PROFILE_MIN_DAYS = 1  # calm days before the daily rhythm of counts is used
 
 
 class DetectorParams(BaseModel):
@@ -46,6 +65,11 @@ class DetectorParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(True, description="False: never fire (scores are still computed).")
+    kinds: tuple[AlertKind, ...] = Field(
+        ALERT_KINDS,
+        min_length=1,
+        description="Kinds of surge that may fire: negative_share, negative_volume, volume.",
+    )
     window_buckets: int = Field(
         10, ge=1, description="Most buckets the short window spans to reach min_volume posts."
     )
@@ -55,6 +79,15 @@ class DetectorParams(BaseModel):
     z_threshold: float = Field(3.0, gt=0, description="z of the share to be bad.")
     min_delta: float = Field(0.15, ge=0, le=1, description="Share excess over baseline.")
     min_sigma: float = Field(0.02, gt=0, description="Floor of the share's spread.")
+    count_z_threshold: float = Field(
+        4.0, gt=0, description="Count kinds: z of the count (vs expected) to be bad."
+    )
+    min_ratio: float = Field(
+        2.0, gt=1, description="Count kinds: posts at least this many times their expected count."
+    )
+    min_negative: int = Field(
+        10, ge=0, description="Negative posts the window needs for negative_volume to fire."
+    )
     volume_ratio: float = Field(
         3.0, ge=1, description="Negatives this many times their usual rate: higher severity."
     )
@@ -81,8 +114,29 @@ class DetectorParams(BaseModel):
 
 
 @dataclass(frozen=True)
+class CountSignal:
+    """A count kind's verdict on the newest window."""
+
+    observed: float = 0.0
+    expected: float = 0.0
+    z: float = 0.0
+    raw: float = 0.0  # >= 1: bad
+    calm: bool = True
+
+    @property
+    def ratio(self) -> float:
+        return self.observed / max(self.expected, 1e-3)
+
+
+@dataclass(frozen=True)
 class DetectorResult:
-    """The verdict on one bucket. ``score >= 0.5`` exactly when the bucket counted as bad."""
+    """The verdict on one bucket. ``score >= 0.5`` exactly when the bucket counted as bad.
+
+    ``kinds``: the kinds bad in this bucket (on ``fired``: every kind the alert names).
+    ``expected_volume`` / ``volume_ratio``: the count window's posts against their seasonal
+    expectation; ``negative_ratio``: the same for negative posts. ``incident_expected_*``:
+    expected posts / negative posts over the incident, for the alert's reasons.
+    """
 
     start: datetime
     score: float
@@ -97,6 +151,12 @@ class DetectorResult:
     incident_start: datetime | None = None
     incident_volume: int = 0
     incident_negative: int = 0
+    kinds: tuple[AlertKind, ...] = ()
+    expected_volume: float = 0.0
+    volume_ratio: float = 0.0
+    incident_expected_volume: float = 0.0
+    incident_expected_negative: float = 0.0
+    incident_share_z: float = 0.0  # on ``fired``: the incident's share against its baseline
 
     @property
     def incident_share(self) -> float:
@@ -105,6 +165,11 @@ class DetectorResult:
 
 def _mad_sigma(values: Sequence[float], center: float) -> float:
     return MAD_TO_SIGMA * median(abs(v - center) for v in values)
+
+
+def _pad(values: Sequence[float] | None, n: int) -> list[float]:
+    """A saved accumulator, padded with zeros to ``n`` (state written by older versions)."""
+    return [*(values or []), *[0.0] * n][:n]
 
 
 class SpikeDetector:
@@ -122,14 +187,23 @@ class SpikeDetector:
         self.bucket_s = bucket_s
         self.use_volume = use_volume
         p = self.params
+        self.count_kinds = [k for k in p.kinds if k in COUNT_OF] if use_volume else []
         self.history: deque[tuple[float, float, float]] = deque(maxlen=p.lookback_buckets)
-        self.window: deque[tuple[float, float]] = deque(maxlen=p.window_buckets)
+        self.counts = CountBaseline(p.lookback_buckets)
+        self.profile = SeasonalProfile(p.baseline_days, COUNT_PROFILE_MIN_DAYS)
+        # (volume, negatives, start) of the newest buckets
+        self.window: deque[tuple[float, float, int]] = deque(maxlen=p.window_buckets)
         self.phase: Literal["ok", "pending", "firing"] = "ok"
         self.bad_streak = self.good_streak = self.firing_buckets = 0
-        self.incident: list[float] | None = None  # [start, volume, negative]
-        self.calm_acc = [0.0, 0.0]  # volume, negatives since the calm streak began
-        self.confirm_acc = [0.0, 0.0]  # volume, negatives of the bad streak after its first
-        self.guard: deque[tuple[float, float, float, int, bool]] = deque()  # not yet learnt
+        # [start, volume, negatives, expected volume, expected negatives]
+        self.incident: list[float] | None = None
+        self.reasons: list[AlertKind] = []  # kinds bad since the incident began
+        # volume, negatives, expected volume, expected negatives of the calm streak / of the
+        # bad streak after its first bucket
+        self.calm_acc = [0.0] * 4
+        self.confirm_acc = [0.0] * 4
+        # (share, volume, negatives, start, calm) of buckets not yet learnt
+        self.guard: deque[tuple[float, float, float, int, bool]] = deque()
         self.cooldown_until = 0
         self.last_start: int | None = None
         self.seasonal: dict[str, list[list[float]]] = {}  # hour -> [[day, share], ...]
@@ -142,12 +216,15 @@ class SpikeDetector:
         """JSON-serialisable state (what the live detector stores in Redis)."""
         return {
             "history": [list(h) for h in self.history],
+            "counts": self.counts.to_state(),
+            "profile": self.profile.to_state(),
             "window": [list(w) for w in self.window],
             "phase": self.phase,
             "bad_streak": self.bad_streak,
             "good_streak": self.good_streak,
             "firing_buckets": self.firing_buckets,
             "incident": self.incident,
+            "reasons": self.reasons,
             "calm_acc": self.calm_acc,
             "confirm_acc": self.confirm_acc,
             "guard": [list(g) for g in self.guard],
@@ -158,15 +235,26 @@ class SpikeDetector:
         }
 
     def _load(self, state: dict[str, Any]) -> None:
+        p = self.params
         self.history.extend(tuple(h) for h in state.get("history", []))  # type: ignore[misc]
-        self.window.extend(tuple(w) for w in state.get("window", []))  # type: ignore[misc]
+        self.counts = CountBaseline(p.lookback_buckets, state.get("counts", []))
+        self.profile = SeasonalProfile(
+            p.baseline_days, COUNT_PROFILE_MIN_DAYS, state.get("profile")
+        )
+        saved = state.get("window", [])
+        last = state.get("last_start") or 0
+        self.window.extend(  # older states kept no start times: buckets were contiguous
+            (w[0], w[1], int(w[2]) if len(w) > 2 else last - (len(saved) - 1 - i) * self.bucket_s)
+            for i, w in enumerate(saved)
+        )
         self.phase = state.get("phase", "ok")
         self.bad_streak = state.get("bad_streak", 0)
         self.good_streak = state.get("good_streak", 0)
         self.firing_buckets = state.get("firing_buckets", 0)
-        self.incident = state.get("incident")
-        self.calm_acc = state.get("calm_acc", [0.0, 0.0])
-        self.confirm_acc = state.get("confirm_acc", [0.0, 0.0])
+        self.incident = _pad(state["incident"], 5) if state.get("incident") else None
+        self.reasons = list(state.get("reasons", []))
+        self.calm_acc = _pad(state.get("calm_acc"), 4)
+        self.confirm_acc = _pad(state.get("confirm_acc"), 4)
         self.guard.extend(tuple(g) for g in state.get("guard", []))  # type: ignore[misc]
         self.cooldown_until = state.get("cooldown_until", 0)
         self.last_start = state.get("last_start")
@@ -182,7 +270,7 @@ class SpikeDetector:
         fresh = {epoch(b.start): (float(b.volume), b.negative_share * b.volume) for b in buckets}
         n = len(self.window)
         refreshed = [
-            fresh.get(self.last_start - (n - 1 - i) * self.bucket_s, old)
+            (*fresh.get(self.last_start - (n - 1 - i) * self.bucket_s, old[:2]), old[2])
             for i, old in enumerate(self.window)
         ]
         self.window.clear()
@@ -192,7 +280,7 @@ class SpikeDetector:
                 volume, negative = fresh[ts]
                 self.guard[i] = (negative / volume, volume, negative, ts, calm)
 
-    # --- scoring -------------------------------------------------------------------------
+    # --- negative share ------------------------------------------------------------------
     def _seasonal_baseline(self, ts: int) -> float | None:
         p = self.params
         if p.baseline_days == 0:
@@ -210,7 +298,7 @@ class SpikeDetector:
         p = self.params
         volume = negative = 0.0
         span = 0
-        for v, n in reversed(self.window):
+        for v, n, _ in reversed(self.window):
             volume, negative, span = volume + v, negative + n, span + 1
             if not self.use_volume or volume >= max(p.min_volume, 1):
                 break
@@ -252,12 +340,54 @@ class SpikeDetector:
                 raw, z, base = raw_s, z_s, seasonal
         return raw, base, z
 
-    def _negative_ratio(self, negative: float, span: int) -> float:
-        """Negatives in the window over what the baseline rate expects for its span."""
-        if not self.history:
+    # --- counts --------------------------------------------------------------------------
+    def _minimum(self, kind: AlertKind) -> int:
+        """Posts (negative posts) a count window needs before ``kind`` may be bad."""
+        return self.params.min_volume if kind == "volume" else self.params.min_negative
+
+    def _count_signal(
+        self, kind: AlertKind, observed: float, factors: float, minimum: float | None = None
+    ) -> CountSignal:
+        """``kind``'s count ``observed`` over buckets whose seasonal factors sum to
+        ``factors``, against the calm baseline; below ``minimum`` posts never bad."""
+        p = self.params
+        count = COUNT_OF[kind]
+        expected, z = self.counts.judge(count, self.profile, observed, factors)
+        ratio = observed / max(expected, 1e-3)
+        strength = math.log(ratio) / math.log(p.min_ratio) if ratio > 0 else -1.0
+        raw = min(z / p.count_z_threshold, strength)
+        if observed < (self._minimum(kind) if minimum is None else minimum):
+            raw = min(raw, 0.99)
+        calm = z < p.count_z_threshold / 2 or strength < 0.5
+        return CountSignal(observed, expected, z, raw, calm)
+
+    def _count_window(self, kind: AlertKind) -> CountSignal:
+        """The stronger of the newest bucket alone and the newest buckets expected to hold
+        enough posts (at most ``window_buckets``)."""
+        count = COUNT_OF[kind]
+        i = 0 if count == "volume" else 1
+        level = self.counts.model(count, self.profile)[0]
+        needed = max(self._minimum(kind), 1)
+        observed = factors = 0.0
+        newest: CountSignal | None = None
+        for span, bucket in enumerate(reversed(self.window), start=1):
+            observed += bucket[i]
+            factors += self.profile.factor(bucket[2], count)
+            if span == 1:
+                newest = self._count_signal(kind, observed, factors)
+            if level * factors >= needed:
+                break
+        assert newest is not None
+        if span == 1:
+            return newest
+        wide = self._count_signal(kind, observed, factors)
+        return newest if newest.raw >= wide.raw else wide
+
+    def _expected(self, count: Count, ts: int) -> float:
+        """Expected posts (negative posts) of the bucket at ``ts``."""
+        if not self.counts:
             return 0.0
-        expected = sum(h[2] for h in self.history) / len(self.history) * span
-        return negative / max(expected, 1.0)
+        return self.counts.model(count, self.profile)[0] * self.profile.factor(ts, count)
 
     # --- state machine -------------------------------------------------------------------
     def update(self, bucket: Bucket) -> DetectorResult:
@@ -269,7 +399,8 @@ class SpikeDetector:
         self.last_start = ts
         volume = float(bucket.volume)
         negative = bucket.negative_share * volume
-        self.window.append((volume, negative))
+        self.window.append((volume, negative, ts))
+
         w_vol, w_neg, span = self._short_window()
         share = w_neg / w_vol if w_vol else 0.0
         judged = (
@@ -280,16 +411,30 @@ class SpikeDetector:
         raw, base, z = self._signal(share, w_vol, ts) if judged else (0.0, share, 0.0)
         if not judged and self.history:
             base = self._baseline(max(w_vol, 1.0))[0]
-        bad = judged and raw >= 1.0 and p.enabled
-        score = min(1.0, max(0.0, raw / 2))
-        score = score if bad else min(score, 0.49)
+        share_on = "negative_share" in p.kinds
+        raws = {"negative_share": raw} if share_on else {}
+        share_calm = not share_on or z < p.z_threshold / 2  # neither bad nor elevated
+        calm = share_calm
+        signals: dict[AlertKind, CountSignal] = {}
+        if len(self.counts) >= p.min_history:
+            for kind in self.count_kinds:
+                signals[kind] = signal = self._count_window(kind)
+                raws[kind] = signal.raw
+                calm = calm and signal.calm
+        bad_kinds = tuple(k for k in ALERT_KINDS if raws.get(k, 0.0) >= 1.0 and p.enabled)
+        top = max(raws.values(), default=0.0)
+        score = min(1.0, max(0.0, top / 2))
+        score = score if bad_kinds else min(score, 0.49)
 
-        calm = z < p.z_threshold / 2  # neither bad nor elevated
-        state, event = self._advance(ts, bad, calm, int(volume), negative)
-        if volume > 0:
-            self.guard.append((bucket.negative_share, volume, negative, ts, state == "ok"))
-        self._learn(elevated=not calm)
+        expected = (self._expected("volume", ts), self._expected("negative", ts))
+        state, event = self._advance(ts, bad_kinds, calm, (volume, negative, *expected))
+        self.guard.append((bucket.negative_share, volume, negative, ts, state == "ok"))
+        # Elevated counts do not pause learning (bad ones are not learnt): before the daily
+        # rhythm is known, every morning would otherwise look like a slow ramp.
+        self._learn(elevated=not share_calm)
         inc = self.incident
+        volume_signal = signals.get("volume", CountSignal())
+        negative_signal = signals.get("negative_volume")
         return DetectorResult(
             start=bucket.start,
             score=round(score, 4),
@@ -298,68 +443,130 @@ class SpikeDetector:
             baseline_share=base,
             volume=int(w_vol),
             z=round(z, 3),
-            negative_ratio=round(self._negative_ratio(w_neg, span), 3),
+            negative_ratio=round(
+                negative_signal.ratio if negative_signal else self._negative_ratio(w_neg, span),
+                3,
+            ),
             window_buckets=span,
             event=event,
             incident_start=from_epoch(int(inc[0])) if inc else None,
             incident_volume=int(inc[1]) if inc else 0,
             incident_negative=round(inc[2]) if inc else 0,
+            kinds=tuple(k for k in ALERT_KINDS if k in self.reasons) if event else bad_kinds,
+            expected_volume=round(volume_signal.expected, 3),
+            volume_ratio=round(volume_signal.ratio, 3),
+            incident_expected_volume=round(inc[3], 3) if inc else 0.0,
+            incident_expected_negative=round(inc[4], 3) if inc else 0.0,
+            incident_share_z=round(self._incident_share_z(ts), 3) if event == "fired" else 0.0,
         )
 
+    def _incident_share_z(self, ts: int) -> float:
+        """z of the incident's negative share against the share baseline (0 without one)."""
+        if not self.incident or self.incident[1] <= 0 or not self.history:
+            return 0.0
+        return self._signal(self.incident[2] / self.incident[1], self.incident[1], ts)[2]
+
+    def _negative_ratio(self, negative: float, span: int) -> float:
+        """Negatives in the window over what the baseline rate expects for its span."""
+        if not self.history:
+            return 0.0
+        expected = sum(h[2] for h in self.history) / len(self.history) * span
+        return negative / max(expected, 1.0)
+
     def _advance(
-        self, ts: int, bad: bool, calm: bool, volume: int, negative: float
+        self, ts: int, bad_kinds: tuple[AlertKind, ...], calm: bool, counts: tuple[float, ...]
     ) -> tuple[State, Event | None]:
+        """``counts``: the bucket's volume, negatives, expected volume, expected negatives."""
         p = self.params
+        bad = bool(bad_kinds)
         if self.phase == "firing":
             self.firing_buckets += 1
             if self.incident is not None:
-                self.incident[1] += volume
-                self.incident[2] += negative
+                self._accumulate(self.incident, counts, offset=1)
             if calm:
                 self.good_streak += 1
-                self.calm_acc = [self.calm_acc[0] + volume, self.calm_acc[1] + negative]
+                self._accumulate(self.calm_acc, counts)
             else:
-                self.good_streak, self.calm_acc = 0, [0.0, 0.0]
+                self.good_streak, self.calm_acc = 0, [0.0] * 4
             if self.good_streak < p.resolve_after or not self._calm_confirms(ts):
                 return "firing", None
             self.phase, self.bad_streak, self.good_streak, self.firing_buckets = "ok", 0, 0, 0
             self.cooldown_until = ts + self.bucket_s * (1 + p.cooldown_buckets)
             return "resolved", "resolved"
         if not bad and (calm or self.phase == "ok"):
-            self.phase, self.bad_streak, self.incident = "ok", 0, None
+            self.phase, self.bad_streak, self.incident, self.reasons = "ok", 0, None, []
             return "ok", None
         if self.bad_streak == 0 or self.incident is None:
-            self.incident, self.confirm_acc = [ts, 0.0, 0.0], [0.0, 0.0]
+            self.incident, self.confirm_acc, self.reasons = [ts, 0.0, 0.0, 0.0, 0.0], [0.0] * 4, []
         else:  # pending holds through elevated (not yet calm) buckets
-            self.confirm_acc = [self.confirm_acc[0] + volume, self.confirm_acc[1] + negative]
+            self._accumulate(self.confirm_acc, counts)
+        self.reasons += [k for k in bad_kinds if k not in self.reasons]
         self.bad_streak += int(bad)
-        self.incident[1] += volume
-        self.incident[2] += negative
-        if (
-            self.bad_streak >= p.fire_after
-            and ts >= self.cooldown_until
-            and (p.fire_after == 1 or self._streak_confirms(ts))
-        ):
-            self.phase, self.firing_buckets, self.good_streak = "firing", 1, 0
-            return "firing", "fired"
+        self._accumulate(self.incident, counts, offset=1)
+        if self.bad_streak >= p.fire_after and ts >= self.cooldown_until:
+            confirmed = (
+                self._streak_confirms(ts) if p.fire_after > 1 else list(bad_kinds or self.reasons)
+            )
+            if confirmed:
+                self.reasons = [k for k in ALERT_KINDS if k in confirmed or k in bad_kinds]
+                self.phase, self.firing_buckets, self.good_streak = "firing", 1, 0
+                return "firing", "fired"
         self.phase = "pending"
         return "pending", None
 
+    @staticmethod
+    def _accumulate(acc: list[float], counts: tuple[float, ...], offset: int = 0) -> None:
+        for i, value in enumerate(counts):
+            acc[offset + i] += value
+
     def _calm_confirms(self, ts: int) -> bool:
         """The calm streak's own posts are calm too (or too few to say otherwise)."""
-        volume, negative = self.calm_acc
-        if volume <= 0 or (self.use_volume and volume < self.params.min_volume):
-            return True
-        return self._signal(negative / volume, volume, ts)[2] < self.params.z_threshold / 2
+        volume, negative, expected_volume, expected_negative = self.calm_acc
+        p = self.params
+        share_judged = volume > 0 and (not self.use_volume or volume >= p.min_volume)
+        if "negative_share" in p.kinds and share_judged:
+            share_z = self._signal(negative / volume, volume, ts)[2]
+            if share_z >= p.z_threshold / 2:
+                return False
+        for kind in self.count_kinds:
+            observed, expected = (
+                (volume, expected_volume) if kind == "volume" else (negative, expected_negative)
+            )
+            if expected > 0 and not self._judge_total(kind, observed, expected).calm:
+                return False
+        return True
 
-    def _streak_confirms(self, ts: int) -> bool:
-        """The posts after the streak's first bad bucket are anomalous on their own: short
-        windows overlap, so one unlucky cluster of posts must not count as several bad
-        buckets (with one-bucket windows this is just the later buckets being bad)."""
-        volume, negative = self.confirm_acc
-        if volume <= 0 or (self.use_volume and volume < self.params.min_volume / 2):
-            return False
-        return self._signal(negative / volume, volume, ts)[0] >= 1.0
+    def _streak_confirms(self, ts: int) -> list[AlertKind]:
+        """The kinds whose posts after the streak's first bad bucket are anomalous on their
+        own: short windows overlap, so one unlucky cluster of posts must not count as
+        several bad buckets (with one-bucket windows this is just the later buckets being
+        bad). Half the usual minimum of posts suffices here."""
+        volume, negative, expected_volume, expected_negative = self.confirm_acc
+        p = self.params
+        if volume <= 0:
+            return []
+        confirmed: list[AlertKind] = []
+        share_judged = not self.use_volume or volume >= p.min_volume / 2
+        share_bad = share_judged and self._signal(negative / volume, volume, ts)[0] >= 1.0
+        if "negative_share" in self.reasons and share_bad:
+            confirmed.append("negative_share")
+        for kind in self.count_kinds:
+            observed, expected = (
+                (volume, expected_volume) if kind == "volume" else (negative, expected_negative)
+            )
+            if kind not in self.reasons or expected <= 0:
+                continue
+            if self._judge_total(kind, observed, expected, self._minimum(kind) / 2).raw >= 1.0:
+                confirmed.append(kind)
+        return confirmed
+
+    def _judge_total(
+        self, kind: AlertKind, observed: float, expected: float, minimum: float | None = None
+    ) -> CountSignal:
+        """A count kind's verdict on a total whose expectation is already known."""
+        level = self.counts.model(COUNT_OF[kind], self.profile)[0]
+        factors = expected / level if level > 0 else 0.0
+        return self._count_signal(kind, observed, factors, minimum)
 
     def _learn(self, elevated: bool) -> None:
         """Move buckets older than the short window's span into the baseline.
@@ -379,8 +586,12 @@ class SpikeDetector:
                 return
             share, volume, negative, ts, calm = self.guard.popleft()
             if adapt or (calm and self.phase == "ok") or len(self.guard) >= p.lookback_buckets:
-                self.history.append((share, volume, negative))
-                self._accumulate_hour(int(ts), volume, negative)
+                if volume > 0:
+                    self.history.append((share, volume, negative))
+                    self._accumulate_hour(int(ts), volume, negative)
+                if self.count_kinds:
+                    self.counts.append(volume, negative, ts)
+                    self.profile.add(ts, volume, negative)
 
     def _accumulate_hour(self, ts: int, volume: float, negative: float) -> None:
         hour = ts - ts % 3600

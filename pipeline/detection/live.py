@@ -1,4 +1,4 @@
-"""Live spike detection on event time: evaluate closed buckets, open and resolve alerts.
+"""Live surge detection on event time: evaluate closed buckets, open and resolve alerts.
 
 ``LiveDetector.evaluate(watermark)`` runs, for every watch with data, the detector over the
 buckets that closed before ``watermark`` and were not evaluated yet. Detector state lives in
@@ -24,7 +24,7 @@ from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
-from pipeline.schemas import SEVERITIES, Alert, Severity
+from pipeline.schemas import SEVERITIES, Alert, AlertReason, Severity
 from pipeline.watches.store import WATCHES_KEY
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,53 @@ _RELEASE = (
 )
 
 
-def severity_for(
-    negative_share: float, baseline_share: float, negative_ratio: float = 0.0, ratio: float = 3.0
-) -> Severity:
-    """By how far the share rose above its baseline (+0.2 medium, +0.3 high, +0.45
-    critical), one level higher when negatives run at ``ratio`` times their usual rate."""
-    delta = negative_share - baseline_share
-    level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
-    if negative_ratio >= ratio:
-        level += 1
+def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
+    """How urgent an incident is, from the kinds that tripped.
+
+    - ``negative_share``: by how far the share rose above its baseline (+0.2 medium, +0.3
+      high, +0.45 critical), one level higher when negatives run at ``volume_ratio`` times
+      their expected count;
+    - ``negative_volume``: medium when negatives run at ``volume_ratio`` times their expected
+      count and the share rose too (by ``min_delta / 3`` and two thirds of ``z_threshold``
+      spreads), high at three times that ratio; a surge of negatives that the surge of posts
+      explains stays low;
+    - ``volume`` alone (a mention spike with a normal negative share): low.
+    """
+    delta = result.incident_share - result.baseline_share
+    negative_ratio = result.incident_negative / max(result.incident_expected_negative, 1.0)
+    level = 0
+    if "negative_share" in result.kinds:
+        level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
+        level += negative_ratio >= params.volume_ratio
+    if (
+        "negative_volume" in result.kinds
+        and delta >= params.min_delta / 3
+        and result.incident_share_z >= params.z_threshold * 2 / 3
+        and negative_ratio >= params.volume_ratio
+    ):
+        level = max(level, 1 + (negative_ratio >= 3 * params.volume_ratio))
     return SEVERITIES[min(level, len(SEVERITIES) - 1)]
+
+
+def reasons_for(result: DetectorResult) -> list[AlertReason]:
+    """Observed vs expected over the incident, for each kind the alert names."""
+    values = {
+        "negative_share": (result.incident_share, result.baseline_share),
+        "negative_volume": (result.incident_negative, result.incident_expected_negative),
+        "volume": (result.incident_volume, result.incident_expected_volume),
+    }
+    out = []
+    for kind in result.kinds:
+        observed, expected = values[kind]
+        out.append(
+            AlertReason(
+                kind=kind,
+                observed=round(observed, 4),
+                expected=round(expected, 4),
+                ratio=round(observed / max(expected, 1e-3), 3),
+            )
+        )
+    return out
 
 
 def alert_id_for(watch_id: str, incident_start: datetime) -> str:
@@ -197,15 +234,15 @@ class LiveDetector:
             id=alert_id,
             watch_id=watch_id,
             watch_name=str(config.get("name") or watch_id),
-            severity=severity_for(
-                share, result.baseline_share, result.negative_ratio, params.volume_ratio
-            ),
+            severity=severity_for(result, params),
             score=result.score,
             window_start=start,
             window_end=end,
             negative_share=round(share, 4),
             baseline_share=round(result.baseline_share, 4),
             volume=result.incident_volume,
+            kinds=list(result.kinds),
+            reasons=reasons_for(result),
             top_terms=[t for t, _ in terms],
             sample_posts=[
                 {

@@ -1,4 +1,9 @@
-"""Offline series: resample irregular rows to buckets, run the detector, label each row."""
+"""Offline series: resample irregular rows to buckets, run the detector, label each row.
+
+Three kinds of input: a negative ``share`` per row (optionally weighted by a volume column),
+a ``count`` of negative posts per row with a volume column, or a plain ``volume`` series
+(post counts per time step, no sentiment), judged by the mention-spike detector alone.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import pandas as pd
 from pipeline.aggregation.bucket import Bucket, from_epoch
 from pipeline.detection.detector import DetectorParams, SpikeDetector
 
-ValueKind = Literal["auto", "share", "count"]
+ValueKind = Literal["auto", "share", "count", "volume"]
+VALUE_KINDS: tuple[ValueKind, ...] = ("auto", "share", "count", "volume")
 
 
 def parse_times(column: pd.Series) -> pd.Series:
@@ -44,7 +50,13 @@ def resample(
     ``value`` is a negative share (0..1) per row (weighted by ``volume`` when given) or,
     with ``value_kind='count'`` (``auto``: any value above 1), a count of negative posts.
     Without a volume column each row counts once and the bucket share is the mean value.
+    With ``value_kind='volume'`` ``value`` is a number of posts (no volume column); the
+    buckets between the first and the last are contiguous (a step without rows had none).
     """
+    if value_kind == "volume" and volume_col is not None:
+        raise ValueError(
+            "--value-kind volume reads post counts from the value column; drop --volume-col"
+        )
     for col in (time_col, value_col, volume_col):
         if col is not None and col not in frame.columns:
             raise ValueError(f"column {col!r} not in the input (has {list(frame.columns)})")
@@ -52,7 +64,11 @@ def resample(
     values = pd.to_numeric(frame[value_col], errors="coerce")
     valid = seconds.notna() & values.notna()
     starts = (seconds // bucket_s * bucket_s).where(valid)
-    if volume_col is None:
+    if value_kind == "volume":
+        if (values[valid] < 0).any():
+            raise ValueError(f"column {value_col!r} holds negative post counts")
+        volume, negative = values, pd.Series(0.0, index=frame.index)
+    elif volume_col is None:
         if (values[valid] > 1).any():
             raise ValueError("values above 1 need --volume-col (they are read as counts)")
         volume = pd.Series(1.0, index=frame.index)
@@ -66,6 +82,11 @@ def resample(
         .groupby("start", sort=True)
         .sum()
     )
+    if value_kind == "volume" and len(grouped):
+        grouped = grouped.reindex(
+            np.arange(grouped.index.min(), grouped.index.max() + bucket_s, bucket_s),
+            fill_value=0.0,
+        )
     buckets = [
         Bucket(
             start=from_epoch(int(start)),
@@ -89,10 +110,17 @@ def label_rows(
     default_bucket_s: int = 60,
     value_kind: ValueKind = "auto",
 ) -> tuple[pd.DataFrame, int]:
-    """The input rows plus ``score`` and ``state`` of their bucket; and the bucket width."""
+    """The input rows plus ``score`` and ``state`` of their bucket; and the bucket width.
+
+    A ``volume`` series is judged by the mention-spike kind alone (it has no sentiment).
+    """
     width = bucket_s or auto_bucket_s(parse_times(frame[time_col]), default_bucket_s)
     buckets, starts = resample(frame, time_col, value_col, volume_col, width, value_kind)
-    detector = SpikeDetector(params, bucket_s=width, use_volume=volume_col is not None)
+    params = params or DetectorParams()
+    if value_kind == "volume":
+        params = params.model_copy(update={"kinds": ("volume",)})
+    counted = volume_col is not None or value_kind == "volume"
+    detector = SpikeDetector(params, bucket_s=width, use_volume=counted)
     results = {int(b.start.timestamp()): detector.update(b) for b in buckets}
     out = frame.copy()
     out["score"] = [results[int(s)].score if pd.notna(s) else np.nan for s in starts]

@@ -10,6 +10,7 @@ import pytest
 from pipeline.aggregation.bucket import Bucket
 from pipeline.config import Settings
 from pipeline.detection.detector import DetectorParams, SpikeDetector, detect_series
+from pipeline.detection.live import severity_for
 
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z
 DAY = 1440
@@ -115,14 +116,87 @@ def test_cooldown_suppresses_a_second_alert_right_after_resolution() -> None:
     assert results[121].state == "pending"
 
 
-def test_volume_burst_with_a_usual_share_does_not_fire() -> None:
+def test_volume_burst_with_a_usual_share_fires_a_mention_spike() -> None:
     rng = np.random.default_rng(10)
     shares = rng.uniform(0.2, 0.4, 300)
     volumes = rng.poisson(30, 300)
     volumes[150:200] = rng.poisson(300, 50)  # 10x the posts, same sentiment mix
-    results = detect_series(series(shares, volumes, seed=10))
+    buckets = series(shares, volumes, seed=10)
+    results = detect_series(buckets)
+    assert fired(results) == [151]
+    alert = results[151]
+    assert set(alert.kinds) == {"volume", "negative_volume"}  # not negative_share
+    assert alert.incident_volume / alert.incident_expected_volume > 5
+    assert min(r.negative_ratio for r in results[151:160]) > 4  # reported, for severity
+    assert severity_for(alert, DetectorParams()) == "low"  # seen, not paged
+    share_only = DetectorParams(kinds=("negative_share",))  # the detector before kinds
+    assert fired(detect_series(buckets, share_only)) == []
+
+
+def test_ten_times_the_complaints_at_an_ordinary_share_fires_negative_volume() -> None:
+    """A brand whose usual share is 40 %: ten times its complaints at 50 % (share +0.10,
+    under min_delta) is a negative-volume surge."""
+    rng = np.random.default_rng(16)
+    shares = np.full(400, 0.4)
+    volumes = rng.poisson(10, 400)
+    shares[300:340], volumes[300:340] = 0.5, rng.poisson(80, 40)
+    results = detect_series(series(shares, volumes, seed=16))
+    assert fired(results) and 300 <= fired(results)[0] <= 302
+    alert = results[fired(results)[0]]
+    assert "negative_volume" in alert.kinds and "negative_share" not in alert.kinds
+    assert severity_for(alert, DetectorParams()) in ("medium", "high")  # pages ops
+    only_volume = DetectorParams(kinds=("volume",))
+    assert [results[i].kinds for i in fired(detect_series(series(shares, volumes, 16)))] == [
+        results[fired(results)[0]].kinds
+    ]
+    assert all(
+        r.kinds == ("volume",)
+        for r in detect_series(series(shares, volumes, seed=16), only_volume)
+        if r.event == "fired"
+    )
+
+
+def test_sparse_watch_counts_do_not_fire_but_a_surge_does() -> None:
+    rng = np.random.default_rng(17)
+    n = 3 * DAY
+    i = np.arange(n)
+    rate = 1.5 + 1.2 * np.sin(2 * np.pi * (i - 300) / DAY)  # 0.3-2.7 posts a bucket
+    calm = series(np.full(n, 0.3), rng.poisson(rate), seed=17)
+    assert fired(detect_series(calm)) == []
+    surged = rng.poisson(rate)
+    surged[2 * DAY + 600 : 2 * DAY + 660] = rng.poisson(4 * rate[2 * DAY + 600 : 2 * DAY + 660])
+    results = detect_series(series(np.full(n, 0.3), surged, seed=17))
+    assert len(fired(results)) == 1
+    assert 2 * DAY + 600 <= fired(results)[0] <= 2 * DAY + 615
+    assert "volume" in results[fired(results)[0]].kinds
+
+
+def test_single_outlier_buckets_and_a_weekly_cycle_do_not_fire() -> None:
+    rng = np.random.default_rng(18)
+    n = 16 * DAY // 5  # 16 days of 5-minute buckets
+    i = np.arange(n)
+    weekly = 1 + 0.3 * np.sin(2 * np.pi * i / (7 * 288))
+    rate = 40 * (1 + 0.6 * np.sin(2 * np.pi * (i - 60) / 288)) * weekly
+    volumes = rng.poisson(rate)
+    for k in rng.choice(np.arange(400, n), 12, replace=False):
+        volumes[k] *= 6  # one bucket at 6x: an outlier, not an incident
+    buckets = [
+        Bucket.from_counts(T0 + 300 * k, int(v), int(rng.binomial(v, 0.3)))
+        for k, v in enumerate(volumes)
+    ]
+    results = detect_series(buckets, bucket_s=300)
     assert fired(results) == []
-    assert min(r.negative_ratio for r in results[150:160]) > 5  # reported, for severity
+    step = 14 * 288 + 150  # day 15, a 3x step surge
+    surged = [
+        Bucket.from_counts(
+            b.start,
+            b.volume * (3 if step <= k < step + 12 else 1),
+            b.negative * (3 if step <= k < step + 12 else 1),
+        )
+        for k, b in enumerate(buckets)
+    ]
+    results = detect_series(surged, bucket_s=300)
+    assert fired(results) == [step + 1]
 
 
 def test_low_volume_watch_is_judged_over_a_longer_window() -> None:

@@ -113,3 +113,26 @@ def test_lateness_and_open_buckets_are_not_evaluated(parts) -> None:  # type: ig
     assert live.evaluate(live.watermark_from(max(p.created_at for p in posts))) == []
     state = alerts.redis.get(keys.detector_state_key("acme"))
     assert b'"phase": "pending"' in state
+
+
+def test_a_mention_spike_opens_one_low_severity_alert_naming_its_kinds(
+    redis_db, stack_settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    WatchStore(redis_db).put(Watch(id="buzz", name="Buzz", query="buzz"))
+    store = AggregateStore(redis_db, stack_settings)
+    live = LiveDetector(stack_settings, store, redis_db)
+    posts = list(scripted_feed("buzz", 100, per_minute=20, seed=4))
+    posts += scripted_feed(  # 4x the posts for ten minutes, the usual sentiment mix
+        "buzz", 10, per_minute=60, seed=5, start=T0 + timedelta(minutes=70), prefix="x"
+    )
+    events = _replay(store, live, sorted(posts, key=lambda p: p.created_at))
+    opened = [a for a in events if a.state == "firing"]
+    assert len(opened) == 1, events
+    alert = opened[0]
+    assert "volume" in alert.kinds and "negative_share" not in alert.kinds
+    assert alert.severity == "low", alert  # a mention spike with a usual share pages nobody
+    reasons = {r.kind: r for r in alert.reasons}
+    assert set(reasons) == set(alert.kinds)
+    assert reasons["volume"].ratio > 3 and reasons["volume"].expected > 0
+    assert reasons["volume"].observed == alert.volume
+    assert alert.window_start == T0 + timedelta(minutes=70)
