@@ -84,6 +84,7 @@ class SeriesInfo:
     bucket_s: int
     labels: tuple[Label, ...]
     effects: tuple[Effect, ...] = ()
+    params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,8 +98,7 @@ class Series:
     negative: np.ndarray
     labels: list[Label] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
-    base_share: float = 0.0
-    drift: float = 1.0
+    params: dict[str, float] = field(default_factory=dict)  # what the generator drew
 
     @property
     def mean_volume(self) -> float:
@@ -116,6 +116,7 @@ class Series:
             self.bucket_s,
             tuple(self.labels),
             tuple(self.effects),
+            self.params,
         )
 
     def buckets(self) -> list[Bucket]:
@@ -130,7 +131,9 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def _seasonal_rate(rng: np.random.Generator, band: str, config: CorpusConfig) -> np.ndarray:
+def _seasonal_rate(
+    rng: np.random.Generator, band: str, config: CorpusConfig
+) -> tuple[np.ndarray, dict[str, float]]:
     """Base level x diurnal x weekly cycle (per-series peak hour, amplitude, weekend)."""
     ts = EPOCH_START + np.arange(config.n_buckets) * config.bucket_s
     hour = (ts % DAY_S) / HOUR_S
@@ -139,7 +142,8 @@ def _seasonal_rate(rng: np.random.Generator, band: str, config: CorpusConfig) ->
     peak, amplitude = rng.uniform(9, 22), rng.uniform(0.2, 0.8)
     weekend = rng.uniform(0.5, 1.3)
     diurnal = 1 + amplitude * np.cos(2 * np.pi * (hour - peak) / 24)
-    return level * diurnal * np.where(weekday >= 5, weekend, 1.0)
+    params = {"level": level, "peak_hour": peak, "amplitude": amplitude, "weekend": weekend}
+    return level * diurnal * np.where(weekday >= 5, weekend, 1.0), params
 
 
 def _place(
@@ -259,7 +263,7 @@ def generate_series(seed: int, index: int, config: CorpusConfig | None = None) -
     config = config or CorpusConfig()
     rng = np.random.default_rng([seed, index])
     band = tuple(BANDS)[index % len(BANDS)]
-    rate = _seasonal_rate(rng, band, config)
+    rate, params = _seasonal_rate(rng, band, config)
     drift = float(rng.uniform(0.7, 1.3)) if rng.random() < 0.5 else 1.0
     rate *= np.linspace(1.0, drift, len(rate))
     base_share = float(rng.uniform(0.1, 0.5))
@@ -272,9 +276,10 @@ def generate_series(seed: int, index: int, config: CorpusConfig | None = None) -
     concentration = _log_uniform(rng, 50, 400)  # beta-binomial jitter of the share
     p = rng.beta(share * concentration, (1 - share) * concentration)
     negative = rng.binomial(volume, p)
-    return Series(
-        index, band, config.bucket_s, volume, negative, labels, effects, base_share, drift
-    )
+    params |= {"drift": drift, "base_share": base_share}
+    params |= {"dispersion": dispersion, "concentration": concentration}
+    params = {k: round(float(v), 4) for k, v in params.items()}
+    return Series(index, band, config.bucket_s, volume, negative, labels, effects, params)
 
 
 def generate_corpus(seed: int, config: CorpusConfig | None = None) -> list[Series]:

@@ -38,6 +38,7 @@ from benchmarks.alert_quality.generate import (  # noqa: E402
     BANDS,
     KINDS,
     CorpusConfig,
+    SeriesInfo,
     generate_corpus,
 )
 from benchmarks.alert_quality.scoring import (  # noqa: E402
@@ -245,6 +246,17 @@ def windows_json(scores: Scores) -> list[dict[str, Any]]:
     return out
 
 
+def series_json(info: SeriesInfo) -> dict[str, Any]:
+    """A series' band, mean volume, generator draws and unlabeled effects."""
+    return {
+        "id": info.id,
+        "band": info.band,
+        "mean_volume": round(info.mean_volume, 2),
+        "params": info.params,
+        "effects": [asdict(e) for e in info.effects],
+    }
+
+
 def corpus_json(sums: Sums, scores: Scores, timing: dict[str, float]) -> dict[str, Any]:
     return {
         "detectors": {
@@ -260,11 +272,7 @@ def corpus_json(sums: Sums, scores: Scores, timing: dict[str, float]) -> dict[st
             ]
             for name, per in scores.items()
         },
-        "effects": [
-            {"series": s.info.id, **asdict(e)}
-            for s in next(iter(scores.values()))
-            for e in s.info.effects
-        ],
+        "series": [series_json(s.info) for s in next(iter(scores.values()))],
     }
 
 
