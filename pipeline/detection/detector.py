@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from statistics import median
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
 from pipeline.detection.counts import Count, CountBaseline, SeasonalProfile
-from pipeline.schemas import ALERT_KINDS, AlertKind
+from pipeline.schemas import ALERT_KINDS, SEVERITIES, AlertKind, Severity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,10 +53,11 @@ if TYPE_CHECKING:
     from pipeline.config import Settings
 
 State = Literal["ok", "pending", "firing", "resolved"]
-Event = Literal["fired", "resolved"]
+Event = Literal["fired", "escalated", "resolved"]
 MAD_TO_SIGMA = 1.4826
 COUNT_OF: dict[AlertKind, Count] = {"volume": "volume", "negative_volume": "negative"}
 COUNT_PROFILE_MIN_DAYS = 1  # calm days before the daily rhythm of counts is used
+SHARE_OK, COUNTS_OK = 1, 2  # what a judged bucket may teach: the share and/or count baselines
 
 
 class DetectorParams(BaseModel):
@@ -156,7 +157,8 @@ class DetectorResult:
     volume_ratio: float = 0.0
     incident_expected_volume: float = 0.0
     incident_expected_negative: float = 0.0
-    incident_share_z: float = 0.0  # on ``fired``: the incident's share against its baseline
+    incident_share_z: float = 0.0  # while firing: the incident's share against its baseline
+    severity: Severity | None = None  # on ``fired`` and ``escalated``
 
     @property
     def incident_share(self) -> float:
@@ -198,12 +200,15 @@ class SpikeDetector:
         # [start, volume, negatives, expected volume, expected negatives]
         self.incident: list[float] | None = None
         self.reasons: list[AlertKind] = []  # kinds bad since the incident began
+        self.severity = -1  # index in SEVERITIES of the firing incident's severity
+        self.kinds_told = 0  # kinds the alert named when it opened or last escalated
+        self.kind_streaks: dict[str, int] = {}  # while firing: bad buckets in a row per kind
         # volume, negatives, expected volume, expected negatives of the calm streak / of the
         # bad streak after its first bucket
         self.calm_acc = [0.0] * 4
         self.confirm_acc = [0.0] * 4
-        # (share, volume, negatives, start, calm) of buckets not yet learnt
-        self.guard: deque[tuple[float, float, float, int, bool]] = deque()
+        # (share, volume, negatives, start, SHARE_OK | COUNTS_OK) of buckets not yet learnt
+        self.guard: deque[tuple[float, float, float, int, int]] = deque()
         self.cooldown_until = 0
         self.last_start: int | None = None
         self.seasonal: dict[str, list[list[float]]] = {}  # hour -> [[day, share], ...]
@@ -225,6 +230,9 @@ class SpikeDetector:
             "firing_buckets": self.firing_buckets,
             "incident": self.incident,
             "reasons": self.reasons,
+            "severity": self.severity,
+            "kinds_told": self.kinds_told,
+            "kind_streaks": self.kind_streaks,
             "calm_acc": self.calm_acc,
             "confirm_acc": self.confirm_acc,
             "guard": [list(g) for g in self.guard],
@@ -253,9 +261,15 @@ class SpikeDetector:
         self.firing_buckets = state.get("firing_buckets", 0)
         self.incident = _pad(state["incident"], 5) if state.get("incident") else None
         self.reasons = list(state.get("reasons", []))
+        self.severity = state.get("severity", -1)
+        self.kinds_told = state.get("kinds_told", 0)
+        self.kind_streaks = state.get("kind_streaks", {})
         self.calm_acc = _pad(state.get("calm_acc"), 4)
         self.confirm_acc = _pad(state.get("confirm_acc"), 4)
-        self.guard.extend(tuple(g) for g in state.get("guard", []))  # type: ignore[misc]
+        self.guard.extend(  # older states kept a bool: calm for every baseline
+            (*g[:4], (SHARE_OK | COUNTS_OK) * g[4] if isinstance(g[4], bool) else g[4])  # type: ignore[misc]
+            for g in state.get("guard", [])
+        )
         self.cooldown_until = state.get("cooldown_until", 0)
         self.last_start = state.get("last_start")
         self.seasonal = state.get("seasonal", {})
@@ -275,10 +289,10 @@ class SpikeDetector:
         ]
         self.window.clear()
         self.window.extend(refreshed)
-        for i, (_, _, _, ts, calm) in enumerate(self.guard):
+        for i, (_, _, _, ts, learnable) in enumerate(self.guard):
             if ts in fresh and fresh[ts][0] > 0:
                 volume, negative = fresh[ts]
-                self.guard[i] = (negative / volume, volume, negative, ts, calm)
+                self.guard[i] = (negative / volume, volume, negative, ts, learnable)
 
     # --- negative share ------------------------------------------------------------------
     def _seasonal_baseline(self, ts: int) -> float | None:
@@ -414,13 +428,14 @@ class SpikeDetector:
         share_on = "negative_share" in p.kinds
         raws = {"negative_share": raw} if share_on else {}
         share_calm = not share_on or z < p.z_threshold / 2  # neither bad nor elevated
-        calm = share_calm
+        counts_calm = True
         signals: dict[AlertKind, CountSignal] = {}
         if len(self.counts) >= p.min_history:
             for kind in self.count_kinds:
                 signals[kind] = signal = self._count_window(kind)
                 raws[kind] = signal.raw
-                calm = calm and signal.calm
+                counts_calm = counts_calm and signal.calm
+        calm = share_calm and counts_calm
         bad_kinds = tuple(k for k in ALERT_KINDS if raws.get(k, 0.0) >= 1.0 and p.enabled)
         top = max(raws.values(), default=0.0)
         score = min(1.0, max(0.0, top / 2))
@@ -428,14 +443,16 @@ class SpikeDetector:
 
         expected = (self._expected("volume", ts), self._expected("negative", ts))
         state, event = self._advance(ts, bad_kinds, calm, (volume, negative, *expected))
-        self.guard.append((bucket.negative_share, volume, negative, ts, state == "ok"))
+        learnable = self._learnable(state, share_calm, counts_calm)
+        self.guard.append((bucket.negative_share, volume, negative, ts, learnable))
         # Elevated counts do not pause learning (bad ones are not learnt): before the daily
         # rhythm is known, every morning would otherwise look like a slow ramp.
         self._learn(elevated=not share_calm)
         inc = self.incident
         volume_signal = signals.get("volume", CountSignal())
         negative_signal = signals.get("negative_volume")
-        return DetectorResult(
+        firing = state == "firing"
+        result = DetectorResult(
             start=bucket.start,
             score=round(score, 4),
             state=state,
@@ -452,13 +469,27 @@ class SpikeDetector:
             incident_start=from_epoch(int(inc[0])) if inc else None,
             incident_volume=int(inc[1]) if inc else 0,
             incident_negative=round(inc[2]) if inc else 0,
-            kinds=tuple(k for k in ALERT_KINDS if k in self.reasons) if event else bad_kinds,
+            kinds=tuple(k for k in ALERT_KINDS if k in self.reasons) if firing else bad_kinds,
             expected_volume=round(volume_signal.expected, 3),
             volume_ratio=round(volume_signal.ratio, 3),
             incident_expected_volume=round(inc[3], 3) if inc else 0.0,
             incident_expected_negative=round(inc[4], 3) if inc else 0.0,
-            incident_share_z=round(self._incident_share_z(ts), 3) if event == "fired" else 0.0,
+            incident_share_z=round(self._incident_share_z(ts), 3) if firing else 0.0,
         )
+        return self._escalation(result) if firing else result
+
+    def _escalation(self, result: DetectorResult) -> DetectorResult:
+        """While firing: the incident's severity, and ``escalated`` when it or the kinds
+        grew since the alert opened (the alert is updated, and re-notified where its new
+        severity reaches a channel's minimum)."""
+        level = SEVERITIES.index(severity_for(result, self.params))
+        event = result.event
+        if event is None and (level > self.severity or len(result.kinds) > self.kinds_told):
+            event = "escalated"
+        if event is None:
+            return result
+        self.severity, self.kinds_told = max(level, self.severity), len(result.kinds)
+        return replace(result, event=event, severity=SEVERITIES[self.severity])
 
     def _incident_share_z(self, ts: int) -> float:
         """z of the incident's negative share against the share baseline (0 without one)."""
@@ -481,6 +512,12 @@ class SpikeDetector:
         bad = bool(bad_kinds)
         if self.phase == "firing":
             self.firing_buckets += 1
+            for kind in ALERT_KINDS:  # a kind joins a firing incident as it would fire it
+                self.kind_streaks[kind] = (
+                    self.kind_streaks.get(kind, 0) + 1 if kind in bad_kinds else 0
+                )
+                if self.kind_streaks[kind] >= p.fire_after and kind not in self.reasons:
+                    self.reasons.append(kind)
             if self.incident is not None:
                 self._accumulate(self.incident, counts, offset=1)
             if calm:
@@ -491,6 +528,7 @@ class SpikeDetector:
             if self.good_streak < p.resolve_after or not self._calm_confirms(ts):
                 return "firing", None
             self.phase, self.bad_streak, self.good_streak, self.firing_buckets = "ok", 0, 0, 0
+            self.severity, self.kinds_told, self.kind_streaks = -1, 0, {}
             self.cooldown_until = ts + self.bucket_s * (1 + p.cooldown_buckets)
             return "resolved", "resolved"
         if not bad and (calm or self.phase == "ok"):
@@ -568,13 +606,34 @@ class SpikeDetector:
         factors = expected / level if level > 0 else 0.0
         return self._count_signal(kind, observed, factors, minimum)
 
+    def _learnable(self, state: State, share_calm: bool, counts_calm: bool) -> int:
+        """What a judged bucket may teach: everything when the watch is ``ok``; while it
+        fires, the baselines of the kinds not part of the incident, if calm (a mention spike
+        must not stop the share baseline from learning, nor a share spike the counts')."""
+        if state == "ok":
+            return SHARE_OK | COUNTS_OK
+        if state != "firing":
+            return 0
+        share = share_calm and "negative_share" not in self.reasons
+        counts = counts_calm and not any(k in COUNT_OF for k in self.reasons)
+        return SHARE_OK * share | COUNTS_OK * counts
+
+    def _learning(self, part: int) -> bool:
+        """Whether the share (``SHARE_OK``) or count baselines learn in the current phase."""
+        if self.phase == "ok":
+            return True
+        if self.phase != "firing":
+            return False
+        kinds = ("negative_share",) if part == SHARE_OK else tuple(COUNT_OF)
+        return not any(k in self.reasons for k in kinds)
+
     def _learn(self, elevated: bool) -> None:
-        """Move buckets older than the short window's span into the baseline.
+        """Move buckets older than the short window's span into the baselines.
 
         Learning pauses while the watch is elevated or pending (a slow ramp must not teach
-        the baseline that it is normal), buckets seen while firing are dropped, and a pause
-        longer than ``lookback_buckets`` (or firing longer than ``adapt_after_buckets``)
-        accepts the new level.
+        the baseline that it is normal), buckets of a firing incident's kinds are dropped,
+        and a pause longer than ``lookback_buckets`` (or firing longer than
+        ``adapt_after_buckets``) accepts the new level.
         """
         p = self.params
         adapt = self.firing_buckets > p.adapt_after_buckets
@@ -584,14 +643,16 @@ class SpikeDetector:
             paused = self.phase == "pending" or (self.phase == "ok" and elevated)
             if paused and not adapt and len(self.guard) <= p.lookback_buckets:
                 return
-            share, volume, negative, ts, calm = self.guard.popleft()
-            if adapt or (calm and self.phase == "ok") or len(self.guard) >= p.lookback_buckets:
-                if volume > 0:
-                    self.history.append((share, volume, negative))
-                    self._accumulate_hour(int(ts), volume, negative)
-                if self.count_kinds:
-                    self.counts.append(volume, negative, ts)
-                    self.profile.add(ts, volume, negative)
+            share, volume, negative, ts, learnable = self.guard.popleft()
+            force = adapt or len(self.guard) >= p.lookback_buckets
+            if volume > 0 and (force or (learnable & SHARE_OK and self._learning(SHARE_OK))):
+                self.history.append((share, volume, negative))
+                self._accumulate_hour(int(ts), volume, negative)
+            if self.count_kinds and (
+                force or (learnable & COUNTS_OK and self._learning(COUNTS_OK))
+            ):
+                self.counts.append(volume, negative, ts)
+                self.profile.add(ts, volume, negative)
 
     def _accumulate_hour(self, ts: int, volume: float, negative: float) -> None:
         hour = ts - ts % 3600
@@ -607,6 +668,34 @@ class SpikeDetector:
         acc[1] += volume
         acc[2] += negative
         self.hour_acc = acc
+
+
+def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
+    """How urgent an incident is, from the kinds that tripped.
+
+    - ``negative_share``: by how far the share rose above its baseline (+0.2 medium, +0.3
+      high, +0.45 critical), one level higher when negatives run at ``volume_ratio`` times
+      their expected count;
+    - ``negative_volume``: medium when negatives run at ``volume_ratio`` times their
+      expected count and the share rose too (by ``min_delta / 3`` and ``z_threshold``
+      spreads), high at three times that ratio; a surge of negatives that the surge of
+      posts explains stays low;
+    - ``volume`` alone (a mention spike with a normal negative share): low.
+    """
+    delta = result.incident_share - result.baseline_share
+    negative_ratio = result.incident_negative / max(result.incident_expected_negative, 1.0)
+    level = 0
+    if "negative_share" in result.kinds:
+        level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
+        level += negative_ratio >= params.volume_ratio
+    if (
+        "negative_volume" in result.kinds
+        and delta >= params.min_delta / 3
+        and result.incident_share_z >= params.z_threshold
+        and negative_ratio >= params.volume_ratio
+    ):
+        level = max(level, 1 + (negative_ratio >= 3 * params.volume_ratio))
+    return SEVERITIES[min(level, len(SEVERITIES) - 1)]
 
 
 def detect_series(

@@ -24,7 +24,7 @@ from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
-from pipeline.schemas import SEVERITIES, Alert, AlertReason, Severity
+from pipeline.schemas import Alert, AlertReason
 from pipeline.watches.store import WATCHES_KEY
 
 log = logging.getLogger(__name__)
@@ -33,34 +33,6 @@ CHUNK_BUCKETS = 1440
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
-
-
-def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
-    """How urgent an incident is, from the kinds that tripped.
-
-    - ``negative_share``: by how far the share rose above its baseline (+0.2 medium, +0.3
-      high, +0.45 critical), one level higher when negatives run at ``volume_ratio`` times
-      their expected count;
-    - ``negative_volume``: medium when negatives run at ``volume_ratio`` times their expected
-      count and the share rose too (by ``min_delta / 3`` and two thirds of ``z_threshold``
-      spreads), high at three times that ratio; a surge of negatives that the surge of posts
-      explains stays low;
-    - ``volume`` alone (a mention spike with a normal negative share): low.
-    """
-    delta = result.incident_share - result.baseline_share
-    negative_ratio = result.incident_negative / max(result.incident_expected_negative, 1.0)
-    level = 0
-    if "negative_share" in result.kinds:
-        level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
-        level += negative_ratio >= params.volume_ratio
-    if (
-        "negative_volume" in result.kinds
-        and delta >= params.min_delta / 3
-        and result.incident_share_z >= params.z_threshold * 2 / 3
-        and negative_ratio >= params.volume_ratio
-    ):
-        level = max(level, 1 + (negative_ratio >= 3 * params.volume_ratio))
-    return SEVERITIES[min(level, len(SEVERITIES) - 1)]
 
 
 def reasons_for(result: DetectorResult) -> list[AlertReason]:
@@ -199,7 +171,7 @@ class LiveDetector:
             for bucket in (b for b in series if epoch(b.start) >= nxt):
                 result = detector.update(bucket)
                 if result.event == "fired":
-                    alert, created = self._open(watch_id, config, result, params)
+                    alert, created = self._open(watch_id, config, result)
                     alert_id = alert.id
                     if created:
                         out.append(alert)
@@ -221,7 +193,7 @@ class LiveDetector:
         return out
 
     def _open(
-        self, watch_id: str, config: dict[str, Any], result: DetectorResult, params: DetectorParams
+        self, watch_id: str, config: dict[str, Any], result: DetectorResult
     ) -> tuple[Alert, bool]:
         s = self.settings
         start = result.incident_start or result.start
@@ -234,7 +206,7 @@ class LiveDetector:
             id=alert_id,
             watch_id=watch_id,
             watch_name=str(config.get("name") or watch_id),
-            severity=severity_for(result, params),
+            severity=result.severity or "low",
             score=result.score,
             window_start=start,
             window_end=end,

@@ -117,7 +117,8 @@ class Chatter(_Model):
 
 
 class Burst(_Model):
-    """A volume surge on a watch with ordinary (or given) sentiment: not an incident."""
+    """A volume surge with ordinary (or given) sentiment: a mention spike, expected to raise
+    a low-severity ``volume`` alert (plus ``negative_volume`` when negatives surge too)."""
 
     watch: str
     start: Seconds
