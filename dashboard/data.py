@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 
 from dashboard.labelqueue import QueueItem, build_queue
 from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.kafka_io import producer
@@ -214,6 +215,21 @@ def resolve_alert(s: Settings, alert_id: str, user: str) -> Alert | None:
         return _alerts(s).resolve(alert_id, by=user)
     finally:
         alerts.clear()
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def alert_deliveries(s: Settings, alert_id: str) -> list[dict[str, Any]]:
+    """The deliveries of one alert (channel, event, state pending/parked/sent, attempts,
+    last error, times as epoch seconds), by event then channel."""
+    return [d.as_dict() for d in DeliveryStore(_redis(s), s).for_alert(alert_id)]
+
+
+def requeue_delivery(s: Settings, delivery_id: str) -> bool:
+    """Make a parked delivery due again; ``False`` when it is not parked."""
+    try:
+        return DeliveryStore(_redis(s), s).requeue(delivery_id)
+    finally:
+        alert_deliveries.clear()
 
 
 # --- labeling -----------------------------------------------------------------------------

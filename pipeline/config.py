@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TopicRole = Literal["social", "news", "scored", "alerts", "labels", "dead_letter", "model_updates"]
@@ -26,6 +26,13 @@ TOPIC_ROLES: tuple[TopicRole, ...] = (
     "dead_letter",
     "model_updates",
 )
+
+
+SeverityName = Annotated[
+    Literal["low", "medium", "high", "critical"],
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+]
+"""An alert severity (``pipeline.schemas.SEVERITIES``), case-insensitive."""
 
 
 class ConfigError(RuntimeError):
@@ -261,26 +268,31 @@ class Settings(BaseSettings):
     )
     # Alerts and their delivery.
     alert_stream_key: str = Field(
-        "opinion:alerts:stream", description="Redis stream of alert records (dashboard)."
+        "opinion:{alerts}:stream",
+        description="Redis stream of alert records (dashboard); a custom key must keep the "
+        "{alerts} hash tag (written atomically with the alert).",
     )
     alert_stream_maxlen: int = Field(10_000, ge=10, description="Approximate stream cap.")
     alert_sample_posts: int = Field(3, ge=0, description="Masked example posts in an alert.")
     alert_top_terms: int = Field(10, ge=0, description="Top negative terms in an alert.")
-    alert_retry_max: int = Field(
-        4, ge=1, description="Delivery attempts per channel before parking the alert."
-    )
     alert_retry_backoff_s: float = Field(
-        0.5, ge=0, description="First retry delay; doubles each attempt."
+        0.5,
+        gt=0,
+        description="Delay after a delivery's first transient failure; doubles each failure "
+        "(with jitter); retried until the channel takes it.",
     )
-    alert_retry_backoff_max_s: float = Field(30.0, ge=0, description="Longest retry delay.")
-    alert_retry_interval_s: float = Field(
-        60.0, gt=0, description="How often parked (failed) deliveries are re-sent."
+    alert_retry_backoff_max_s: float = Field(30.0, gt=0, description="Longest retry delay.")
+    alert_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker holds a delivery it is sending before another worker "
+        "may take it (at least twice alert_timeout_s is used).",
     )
-    alert_retry_keep: int = Field(
-        1000, ge=1, description="Most parked deliveries kept in Redis (oldest dropped)."
+    alert_outbox_interval_s: float = Field(
+        1.0, gt=0, description="How often each worker sends due alert deliveries."
     )
-    alert_queue_size: int = Field(
-        1000, ge=1, description="Per-channel delivery queue; when full, alerts are parked."
+    alert_drain_timeout_s: float = Field(
+        5.0, ge=0, description="On worker shutdown, time spent sending due deliveries."
     )
     alert_timeout_s: float = Field(
         5.0, gt=0, description="Timeout of one webhook/SMTP/Kafka delivery attempt."
@@ -313,6 +325,15 @@ class Settings(BaseSettings):
     alert_smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     alert_email_from: str = Field("opinion-monitor@localhost", description="Sender address.")
     alert_email_to: str | None = Field(None, description="Comma-separated recipients.")
+    alert_min_severity_webhook: SeverityName = Field(
+        "medium", description="Least severe alert sent to the webhook (low/medium/high/critical)."
+    )
+    alert_min_severity_slack: SeverityName = Field(
+        "medium", description="Least severe alert sent to Slack."
+    )
+    alert_min_severity_email: SeverityName = Field(
+        "medium", description="Least severe alert sent by email."
+    )
 
     # --- dashboard ---------------------------------------------------------------------
     dashboard_port: int = Field(8501, description="Dashboard HTTP port.")

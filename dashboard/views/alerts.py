@@ -1,11 +1,15 @@
-"""Alerts: open / acknowledged / resolved spikes with their context, and the buttons to
-acknowledge or resolve them."""
+"""Alerts: open / acknowledged / resolved spikes with their context, their deliveries (parked
+ones highlighted, with a button to re-queue them), and the buttons to acknowledge or resolve
+them."""
 
 from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
@@ -20,6 +24,7 @@ STATE_TITLES: dict[AlertState, str] = {
     "resolved": "Resolved",
 }
 SEVERITY_ICONS = {"low": "🟡", "medium": "🟠", "high": "🔴", "critical": "🟥"}
+DELIVERY_STATES = {"pending": "⏳ pending", "parked": "⛔ parked", "sent": "✅ sent"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -38,6 +43,48 @@ def _act(s: Settings, action: str, alert_id: str, user: str) -> None:
     verb = "acknowledged" if action == "ack" else "resolved"
     msg = f"Alert {alert_id} {verb}." if changed else f"Alert {alert_id} was already {verb}."
     st.session_state["alerts_flash"] = ("success", msg)
+
+
+def _requeue(s: Settings, delivery_id: str) -> None:
+    if data.requeue_delivery(s, delivery_id):
+        st.session_state["alerts_flash"] = ("success", f"Delivery {delivery_id} re-queued.")
+    else:
+        st.session_state["alerts_flash"] = ("error", f"Delivery {delivery_id} is not parked.")
+
+
+def _delivery_row(d: dict[str, Any]) -> dict[str, Any]:
+    last = d.get("sent_at") or d.get("parked_at") or d.get("last_attempt_at")
+    return {
+        "Channel": d["channel"],
+        "Event": d["event"],
+        "State": DELIVERY_STATES.get(d["state"], d["state"]),
+        "Attempts": d["attempts"],
+        "Last error": d.get("last_error") or "",
+        "Last change": ui.fmt_time(datetime.fromtimestamp(last, UTC)) if last else "",
+    }
+
+
+def _deliveries(s: Settings, alert: Alert) -> None:
+    """Where the alert's events went: one row per channel and event; parked ones stand out."""
+    rows = data.alert_deliveries(s, alert.id)
+    if not rows:
+        return
+    parked = [d for d in rows if d["state"] == "parked"]
+    label = f"Deliveries ({len(rows)}" + (f", {len(parked)} parked)" if parked else ")")
+    with st.expander(label, expanded=bool(parked)):
+        for d in parked:
+            error = (d.get("last_error") or "unknown error").replace("`", "'")
+            st.error(
+                f"Parked: {d['channel']} ({d['event']}) after {d['attempts']} attempt(s): "
+                f"`{error}`. Not retried until re-queued."
+            )
+            st.button(
+                f"Re-queue {d['channel']} ({d['event']})",
+                key=widget_key("requeue", d["id"]),
+                on_click=_requeue,
+                args=(s, d["id"]),
+            )
+        st.table(pd.DataFrame([_delivery_row(d) for d in rows]))
 
 
 def _alert_card(s: Settings, alert: Alert, user: str) -> None:
@@ -89,6 +136,7 @@ def _alert_card(s: Settings, alert: Alert, user: str) -> None:
                         + "</div>",
                         unsafe_allow_html=True,
                     )
+        _deliveries(s, alert)
 
 
 def render() -> None:

@@ -27,10 +27,23 @@ METRICS = ("v", "n", "u", "p", "s")
 LABEL_METRIC = {"negative": "n", "neutral": "u", "positive": "p"}
 NEGSUM_SCALE = 1_000_000
 
-ALERT_INDEX = f"{ROOT}:alerts:index"
+ALERT_TAG = "{alerts}"
+"""Hash tag of every alert key: an alert, its index entry, stream record and deliveries are
+written in one MULTI/EXEC, which Redis Cluster allows only within one slot."""
+ALERTS = f"{ROOT}:{ALERT_TAG}"
+ALERT_INDEX = f"{ALERTS}:index"
 """Sorted set: alert id by creation time."""
-ALERT_RETRY = f"{ROOT}:alerts:retry"
-"""List of parked deliveries (JSON) that failed after retries; re-sent later."""
+ALERT_STREAM = f"{ALERTS}:stream"
+"""Default of ``settings.alert_stream_key`` (a custom key must keep the ``{alerts}`` tag)."""
+OUTBOX = f"{ALERTS}:outbox"
+OUTBOX_DELIVERIES = f"{OUTBOX}:deliveries"
+"""Hash: delivery id -> JSON record (channel, event, state, attempts, last error, times)."""
+OUTBOX_PAYLOADS = f"{OUTBOX}:payloads"
+"""Hash: delivery id -> the alert JSON to send (dropped once sent)."""
+OUTBOX_PARKED = f"{OUTBOX}:parked"
+"""Sorted set: parked (permanently failed) delivery ids by parking time."""
+OUTBOX_CHANNELS = f"{OUTBOX}:channels"
+"""Set: every channel name a delivery was ever queued for."""
 
 _UNSAFE = re.compile(r"[^a-z0-9_-]")
 
@@ -116,5 +129,10 @@ def detector_lock_key(watch_id: str) -> str:
 
 
 def alert_key(alert_id: str) -> str:
-    """Hash holding one alert (``json``, ``state``, ``watch_id``)."""
-    return f"{ROOT}:alert:{alert_id}"
+    """Hash holding one alert (``json``, ``state``, ``watch_id``, ``resolved_by``)."""
+    return f"{ALERTS}:alert:{alert_id}"
+
+
+def outbox_due_key(channel: str) -> str:
+    """Sorted set: a channel's pending delivery ids by due time (claimed: lease end)."""
+    return f"{OUTBOX}:due:{channel}"

@@ -1,19 +1,23 @@
-"""Alert state in Redis: one hash per alert, an index, and the stream the dashboard reads.
+"""Alert state in Redis: one hash per alert, an index, the stream the dashboard reads, and the
+deliveries that announce each change (``pipeline.alerting.deliveries``).
 
-Every change (opened, acknowledged, resolved) updates the alert's hash under the same id and
+Every change (opened, acknowledged, resolved) updates the alert's hash under the same id,
 appends one record to ``settings.alert_stream_key`` with fields ``id``, ``event``, ``state``,
-``watch_id``, ``by``, ``at`` and ``alert`` (the full alert JSON).
+``watch_id``, ``by``, ``at`` and ``alert`` (the full alert JSON), and queues one delivery per
+channel that wants the event, all in one MULTI/EXEC: a crash never leaves an alert without
+its stream record or its deliveries. Every key shares the ``{alerts}`` hash tag.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 from redis.exceptions import WatchError
 
 from pipeline.aggregation import keys
+from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.config import Settings
 from pipeline.schemas import Alert, AlertState, utc_now
 
@@ -31,9 +35,10 @@ class AlertStore:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
+        self.deliveries = DeliveryStore(client, settings)
 
-    def _record(self, alert: Alert, event: AlertEvent, by: str | None) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+    def _record(self, pipe: Any, alert: Alert, event: AlertEvent, by: str | None) -> None:
+        """Queue the stream record, index entry and deliveries of a change (in a MULTI)."""
         pipe.xadd(
             self.settings.alert_stream_key,
             {
@@ -49,15 +54,24 @@ class AlertStore:
             approximate=True,
         )
         pipe.zadd(keys.ALERT_INDEX, {alert.id: alert.created_at.timestamp()})
-        pipe.execute()
+        self.deliveries.queue(pipe, alert, self.deliveries.plan(alert, event))
 
     def open(self, alert: Alert) -> bool:
-        """Store a new alert; ``False`` (and nothing written) when the id already exists."""
+        """Store a new alert with its stream record and deliveries, atomically; ``False``
+        (and nothing written) when the id already exists."""
         key = keys.alert_key(alert.id)
-        if not self.redis.hsetnx(key, "json", alert.model_dump_json()):
-            return False
-        self.redis.hset(key, mapping={"state": alert.state, "watch_id": alert.watch_id})
-        self._record(alert, "opened", None)
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.exists(key):
+                    return False
+                pipe.multi()
+                fields = {"json": alert.model_dump_json(), "state": alert.state}
+                pipe.hset(key, mapping=fields | {"watch_id": alert.watch_id})
+                self._record(pipe, alert, "opened", None)
+                pipe.execute()
+            except WatchError:  # created meanwhile by another worker
+                return False
         return True
 
     def get(self, alert_id: str) -> Alert | None:
@@ -110,24 +124,28 @@ class AlertStore:
                     if alert.state == "resolved" or alert.state == target:
                         pipe.unwatch()
                         return None
-                    now = utc_now()
-                    changes: dict[str, object] = {"state": target, "updated_at": now}
-                    if target == "acknowledged":
-                        changes["acknowledged_by"] = by
-                    else:
-                        changes["resolved_at"] = at or now
-                    updated = alert.model_copy(update=changes)
+                    updated = self._changed(alert, target, by, at)
                     pipe.multi()
                     fields = {"json": updated.model_dump_json(), "state": target}
                     if target == "resolved":
                         fields["resolved_by"] = by or ""
                     pipe.hset(key, mapping=fields)
+                    event: AlertEvent = "acknowledged" if target == "acknowledged" else "resolved"
+                    self._record(pipe, updated, event, by)
                     pipe.execute()
-                    break
+                    return updated
                 except WatchError:
                     continue
-        self._record(updated, "acknowledged" if target == "acknowledged" else "resolved", by)
-        return updated
+
+    @staticmethod
+    def _changed(alert: Alert, target: AlertState, by: str | None, at: datetime | None) -> Alert:
+        now = utc_now()
+        changes: dict[str, object] = {"state": target, "updated_at": now}
+        if target == "acknowledged":
+            changes["acknowledged_by"] = by
+        else:
+            changes["resolved_at"] = at or now
+        return alert.model_copy(update=changes)
 
     def stream(self, since_id: str = "-", count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """Stream records after ``since_id`` (what the dashboard tails)."""

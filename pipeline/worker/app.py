@@ -157,6 +157,27 @@ def assigned_highwaters(app: faust.App) -> dict[str, int]:
     return {partition_key(tp.topic, tp.partition): hw for tp, hw in marks.items() if hw}
 
 
+def _wire_detection(app: faust.App, settings: Settings, detection: LiveDetection) -> None:
+    """Spike detection (when enabled) and the alert outbox, drained when the app stops."""
+
+    @app.task
+    async def send_alerts() -> None:
+        """Start the outbox's sending threads (they run until shutdown)."""
+        detection.start_outbox()
+
+    if settings.detector_enabled:
+
+        @app.task
+        async def detect_spikes() -> None:
+            """Judge closed buckets up to the shared event-time watermark."""
+            await detection.run_forever(lambda: assigned_highwaters(app))
+
+    @app.on_before_shutdown.connect
+    async def drain_alerts(sender: faust.App, **kwargs: object) -> None:
+        """Send due deliveries for up to ``alert_drain_timeout_s``; the rest stay pending."""
+        await asyncio.to_thread(detection.close)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -259,12 +280,8 @@ def create_app(
                 metrics.inc("model_swaps")
                 metrics.model_version = model.version
 
-    if detection is not None and settings.detector_enabled:
-
-        @app.task
-        async def detect_spikes() -> None:
-            """Judge closed buckets up to the shared event-time watermark; dispatch alerts."""
-            await detection.run_forever(lambda: assigned_highwaters(app))
+    if detection is not None:
+        _wire_detection(app, settings, detection)
 
     @app.page("/metrics")
     async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]

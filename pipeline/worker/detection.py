@@ -1,24 +1,28 @@
-"""Live spike detection inside each worker: a loop judges closed buckets and dispatches alerts.
+"""Live spike detection inside each worker: a loop judges closed buckets, and the alert
+outbox sends the deliveries that opening or resolving an alert recorded.
 
-Every worker runs it; the detector's per-watch locks and deterministic alert ids in Redis
-make concurrent evaluation safe (one alert per incident however many workers run).
+Every worker runs both; the detector's per-watch locks and deterministic alert ids in Redis
+make concurrent evaluation safe (one alert per incident however many workers run), and the
+outbox's leases let any worker send any pending delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.aggregation.store import AggregateStore
-from pipeline.alerting.dispatcher import Dispatcher
+from pipeline.alerting.outbox import Outbox
 from pipeline.config import Settings
 from pipeline.detection.live import LiveDetector
 from pipeline.kafka_io import security_kwargs
 from pipeline.redis_io import redis_client
+from pipeline.schemas import Alert
 from pipeline.worker.batch import TRANSIENT_ERRORS
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.watermark import (
@@ -80,15 +84,21 @@ class InputEndOffsets:
 
 
 class LiveDetection:
-    """Evaluate up to the shared watermark; hand new/resolved alerts to the dispatcher."""
+    """Evaluate up to the shared watermark; the outbox delivers what opening or resolving an
+    alert queued (``start_outbox``), and ``close`` drains it on shutdown."""
 
     def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.redis = redis_client(settings)
         self.detector = LiveDetector(settings, AggregateStore(self.redis, settings), self.redis)
-        self.dispatcher = Dispatcher(settings, self.redis).start()
+        self.outbox = Outbox(settings, self.redis, metrics=metrics)
         self.stalls = StallTracker(settings.detector_stall_s)
+        self._closed = threading.Event()
+
+    def start_outbox(self) -> None:
+        """Send pending alert deliveries in the background (one thread per channel)."""
+        self.outbox.start()
 
     def run_once(
         self, end_offsets: dict[str, int] | None = None, highwaters: dict[str, int] | None = None
@@ -103,24 +113,33 @@ class LiveDetection:
         watermark = read_watermark(self.redis, end_offsets, self.stalls)
         if watermark is None:
             return 0
-        opened = 0
-        for alert in self.detector.evaluate(self.detector.watermark_from(watermark)):
-            log.warning(
-                "alert %s on %s: %s (negative share %.0f%% vs baseline %.0f%%, volume %d)",
-                alert.id, alert.watch_name, alert.state, 100 * alert.negative_share,
-                100 * alert.baseline_share, alert.volume,
-            )  # fmt: skip
-            self.dispatcher.submit(alert)
-            opened += alert.state == "firing"
+        alerts = self.detector.evaluate(self.detector.watermark_from(watermark))
+        for alert in alerts:
+            self._count(alert)
+        if alerts:
+            self.outbox.wake()  # their deliveries are in the outbox already
+        opened = sum(alert.state == "firing" for alert in alerts)
         self.metrics.inc("alerts", opened)
         return opened
+
+    def _count(self, alert: Alert) -> None:
+        log.warning(
+            "alert %s on %s: %s (negative share %.0f%% vs baseline %.0f%%, volume %d)",
+            alert.id, alert.watch_name, alert.state, 100 * alert.negative_share,
+            100 * alert.baseline_share, alert.volume,
+        )  # fmt: skip
+        if alert.state == "firing":
+            for kind in alert.kinds:
+                self.metrics.inc_labeled(
+                    "alerts_opened", {"kind": kind, "severity": alert.severity}
+                )
 
     async def run_forever(self, highwaters: Highwaters = dict) -> None:
         """Every ``detector_interval_s``: read the input end offsets, then evaluate.
         ``highwaters`` returns the high-water marks of this worker's assigned partitions."""
         offsets = InputEndOffsets(self.settings)
         try:
-            while True:
+            while not self._closed.is_set():
                 await asyncio.sleep(self.settings.detector_interval_s)
                 try:
                     ends = await offsets.read()
@@ -136,5 +155,10 @@ class LiveDetection:
             await offsets.close()
 
     def close(self) -> None:
-        self.dispatcher.close()
+        """Stop evaluating, drain the outbox for ``alert_drain_timeout_s``, close Redis."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self.outbox.drain(self.settings.alert_drain_timeout_s)
+        log.info("alert outbox drained")
         self.redis.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,24 +14,43 @@ from pipeline.schemas import Alert
 from tests.aggregation.factories import T0
 
 
-class Receiver:
-    """Records POSTed JSON bodies; answers ``status`` (settable) to each."""
+@dataclass(frozen=True)
+class Request:
+    """One POST the receiver answered."""
 
-    def __init__(self) -> None:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.monotonic()
+
+
+class Receiver:
+    """Records POSTed JSON bodies; answers ``status`` (settable) to each.
+
+    ``fail_for_s``: answer ``fail_status`` for that many seconds from the first request, then
+    ``status``. ``delay_s``: wait that long before answering. ``requests`` records every
+    request with its answer; ``bodies``/``headers`` only the accepted (< 300) ones.
+    """
+
+    def __init__(
+        self, *, fail_for_s: float = 0.0, fail_status: int = 503, delay_s: float = 0.0
+    ) -> None:
         self.bodies: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.requests: list[Request] = []
         self.status = 200
         self.hits = 0
+        self.fail_for_s, self.fail_status, self.delay_s = fail_for_s, fail_status, delay_s
+        self.first_at: float | None = None
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.hits += 1
-                if receiver.status < 300:
-                    receiver.bodies.append(json.loads(raw))
-                    receiver.headers.append(dict(self.headers))
-                self.send_response(receiver.status)
+                time.sleep(receiver.delay_s)
+                status = receiver.answer(raw, dict(self.headers))
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -38,6 +59,24 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, raw: bytes, headers: dict[str, str]) -> int:
+        """Record one request; the status to answer it with."""
+        with self._lock:
+            now = time.monotonic()
+            self.first_at = now if self.first_at is None else self.first_at
+            failing = now - self.first_at < self.fail_for_s
+            status = self.fail_status if failing else self.status
+            self.hits += 1
+            self.requests.append(Request(status, headers, raw, now))
+            if status < 300:
+                self.bodies.append(json.loads(raw))
+                self.headers.append(headers)
+        return status
+
+    def accepted_keys(self) -> list[str]:
+        """``Idempotency-Key`` of every accepted request, in order."""
+        return [r.headers.get("Idempotency-Key", "") for r in self.requests if r.status < 300]
 
     def close(self) -> None:
         self.server.shutdown()

@@ -101,12 +101,48 @@ def test_stats_and_alert_commands(env, redis_db, stack_settings: Settings) -> No
     listed = runner.invoke(_app(), ["alerts", "list", "--json"])
     assert [a["id"] for a in json.loads(listed.output)] == [sample_alert().id]
     aid = sample_alert().id
-    acked = runner.invoke(_app(), ["alerts", "ack", aid, "--by", "ann", "--no-kafka"])
+    acked = runner.invoke(_app(), ["alerts", "ack", aid, "--by", "ann"])
     assert acked.exit_code == 0 and "acknowledged by ann" in acked.output
-    done = runner.invoke(_app(), ["alerts", "resolve", aid, "--by", "ann", "--no-kafka"])
+    done = runner.invoke(_app(), ["alerts", "resolve", aid, "--by", "ann"])
     assert done.exit_code == 0 and "resolved by ann" in done.output
-    again = runner.invoke(_app(), ["alerts", "resolve", aid, "--no-kafka"])
+    again = runner.invoke(_app(), ["alerts", "resolve", aid])
     assert "unchanged (already resolved)" in again.output
-    assert runner.invoke(_app(), ["alerts", "ack", "missing", "--no-kafka"]).exit_code == 1
+    assert runner.invoke(_app(), ["alerts", "ack", "missing"]).exit_code == 1
     text = runner.invoke(_app(), ["alerts", "list", "--state", "resolved"]).output
     assert aid in text and "resolved" in text
+    # every change queued its Kafka delivery (a worker sends them)
+    queued = json.loads(runner.invoke(_app(), ["alerts", "deliveries", "--json"]).output)
+    assert [(d["event"], d["channel"], d["state"]) for d in queued] == [
+        ("opened", "kafka", "pending"),
+        ("acknowledged", "kafka", "pending"),
+        ("resolved", "kafka", "pending"),
+    ]
+
+
+@pytest.mark.integration
+def test_deliveries_lists_parked_ones_and_retry_requeues_them(
+    env, redis_db, stack_settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    env.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
+    store = AlertStore(redis_db, stack_settings)
+    for alert_id in ("a-1", "a-2"):
+        store.open(sample_alert(alert_id))
+        [claimed] = store.deliveries.claim("kafka", 30)
+        store.deliveries.park(claimed, "PermanentChannelError: HTTP 400 Bad Request")
+    listed = runner.invoke(_app(), ["alerts", "deliveries", "--parked"])
+    assert listed.exit_code == 0, listed.output
+    assert "a-1:opened:kafka" in listed.output and "HTTP 400" in listed.output
+    parked = json.loads(runner.invoke(_app(), ["alerts", "deliveries", "--json"]).output)
+    assert [(d["id"], d["state"], d["attempts"]) for d in parked] == [
+        ("a-1:opened:kafka", "parked", 1),
+        ("a-2:opened:kafka", "parked", 1),
+    ]
+    assert runner.invoke(_app(), ["alerts", "retry"]).exit_code == 2  # what to re-queue?
+    one = runner.invoke(_app(), ["alerts", "retry", "a-1:opened:kafka"])
+    assert one.exit_code == 0 and "re-queued" in one.output
+    assert runner.invoke(_app(), ["alerts", "retry", "a-1:opened:kafka"]).exit_code == 1
+    rest = runner.invoke(_app(), ["alerts", "retry", "--all-parked"])
+    assert "re-queued 1 parked deliveries" in rest.output
+    assert [d.state for d in store.deliveries.pending()] == ["pending", "pending"]
+    none = runner.invoke(_app(), ["alerts", "deliveries", "--parked"])
+    assert "no parked deliveries" in none.output

@@ -93,6 +93,29 @@ def test_alerts_lists_context_and_acknowledges_then_resolves(dash_settings, redi
     assert "Acme Air · high · Resolved" in text and "Zentro · low · Resolved" in text
 
 
+def test_alerts_show_deliveries_and_requeue_a_parked_one(dash_settings, redis_db) -> None:
+    seed(dash_settings, redis_db)
+    with_hook = dash_settings.model_copy(
+        update={"alert_webhook_url": "http://127.0.0.1:9/hook", "alert_min_severity_webhook": "low"}
+    )
+    store = AlertStore(redis_db, with_hook)
+    store.open(alert("acme-air-2", severity="low"))
+    [claimed] = store.deliveries.claim("webhook", 30)
+    store.deliveries.park(claimed, "PermanentChannelError: HTTP 400 Bad Request from x")
+    at = app_test("alerts")
+    text = page_text(at)
+    assert "Deliveries (2, 1 parked)" in [e.label for e in at.expander]
+    assert "Parked: webhook (opened) after 1 attempt(s)" in text and "HTTP 400" in text
+    [table] = [t.value for t in at.table if "webhook" in list(t.value["Channel"])]
+    assert list(table["State"]) == ["⏳ pending", "⛔ parked"]
+    assert list(table["Channel"]) == ["kafka", "webhook"] and list(table["Attempts"]) == [0, 1]
+
+    at.button(key="requeue-acme-air-2_opened_webhook").click().run()
+    assert "Delivery acme-air-2:opened:webhook re-queued." in page_text(at)
+    assert store.deliveries.get(claimed.id).state == "pending"  # type: ignore[union-attr]
+    assert not [e for e in at.error if "Parked:" in str(e.value)]
+
+
 def test_drilldown_filters_and_highlights(dash_settings, redis_db) -> None:
     seed(dash_settings, redis_db)
     at = app_test("drilldown")

@@ -149,7 +149,7 @@ def test_secrets_are_hidden_in_settings_reprs() -> None:
 
 def test_webhook_failures_do_not_reveal_the_url() -> None:
     """A webhook URL is a credential (Slack's is the whole secret): failure messages, which
-    the dispatcher logs and parks in Redis, name only the endpoint."""
+    the alert outbox logs and stores in Redis, name only the endpoint."""
     receiver = Receiver()
     receiver.status = 503
     secret = "T0SECRET/B0SECRET/hook-token-5e2a"

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from pipeline.aggregation.store import AggregateStore
-from pipeline.alerting.dispatcher import Delivery, Dispatcher
+from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.detection.live import LiveDetector
@@ -28,7 +28,6 @@ from pipeline.stack import stack_down, stack_status, stack_up
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.aggregation.factories import scripted_feed
-from tests.alerting.servers import sample_alert
 from tests.faults.helpers import WORKER_ENV
 from tests.faults.tiny_model import build_tiny_checkpoint
 from tests.harness import WorkerProcess, consume_all, produce, seed_watch
@@ -206,7 +205,7 @@ def dump_redis(client: redis.Redis) -> str:
 
 def test_least_privilege_acl_user_is_enough(secure_run: SecureRun) -> None:
     """An ACL user limited to ``opinion:*`` keys without dangerous commands can run the
-    aggregation, detection, alert store and the dispatcher's parking (OPINION_REDIS_URL
+    aggregation, detection, alert store and the alert outbox (OPINION_REDIS_URL
     with ``user:password@``)."""
     admin = redis_client(secure_run.settings)
     admin.acl_setuser(
@@ -233,9 +232,9 @@ def test_least_privilege_acl_user_is_enough(secure_run: SecureRun) -> None:
         alerts = LiveDetector(settings, store, client).evaluate(max(p.created_at for p in posts))
         assert [a.state for a in alerts][:1] == ["firing"]
         assert AlertStore(client, settings).get(alerts[0].id) is not None
-        dispatcher = Dispatcher(settings, client, channels=[], kafka=False)
-        dispatcher.park("webhook", Delivery(sample_alert("acl-alert"), "opened"), "down")
-        assert client.llen("opinion:alerts:retry") == 1
+        deliveries = DeliveryStore(client, settings)  # the outbox's Lua script
+        [claimed] = deliveries.claim("kafka", 30)
+        assert deliveries.park(claimed, "down") and len(deliveries.parked()) == 1
     finally:
         client.close()
         admin.acl_deluser("opinion-app")
