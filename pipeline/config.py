@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.schemas import ALERT_KINDS, AlertKind
+
 TopicRole = Literal["social", "news", "scored", "alerts", "labels", "dead_letter", "model_updates"]
 TOPIC_ROLES: tuple[TopicRole, ...] = (
     "social",
@@ -212,6 +214,12 @@ class Settings(BaseSettings):
     # Spike-detector defaults (a watch's `detector` object overrides any of them by name,
     # without the `detector_` prefix; see docs/alerting.md).
     detector_enabled: bool = Field(True, description="Run the spike detector on watches.")
+    detector_kinds: tuple[AlertKind, ...] = Field(
+        ALERT_KINDS,
+        min_length=1,
+        description="Kinds of surge that may fire (JSON list of negative_share, "
+        "negative_volume, volume); a watch may narrow them.",
+    )
     detector_interval_s: float = Field(
         2.0, gt=0, description="How often each worker evaluates closed buckets (wall time)."
     )
@@ -241,6 +249,15 @@ class Settings(BaseSettings):
     )
     detector_min_sigma: float = Field(
         0.02, gt=0, description="Floor of the share's spread (share units)."
+    )
+    detector_count_z_threshold: float = Field(
+        4.0, gt=0, description="z of a post count (vs its expected count) that makes a bucket bad."
+    )
+    detector_min_ratio: float = Field(
+        2.0, gt=1, description="Volume kinds: posts at least this many times their expected count."
+    )
+    detector_min_negative: int = Field(
+        10, ge=0, description="Negative posts a window needs before negative_volume may fire."
     )
     detector_volume_ratio: float = Field(
         3.0, ge=1, description="Negatives this many times their usual rate raise the severity."

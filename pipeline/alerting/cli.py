@@ -1,4 +1,4 @@
-"""``opinion detect``, ``opinion stats`` and ``opinion alerts`` (list, ack, resolve, deliveries,
+"""``opinion stats`` and ``opinion alerts`` (list, ack, resolve, deliveries,
 retry)."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import getpass
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -29,71 +28,6 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError as exc:
         raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--param needs KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
-
-
-def detect(
-    csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="Input CSV."),
-    time_col: str = typer.Option(..., "--time-col", help="Timestamps (ISO 8601 or epoch s)."),
-    value_col: str = typer.Option(..., "--value-col", help="Negative share 0..1 (or count)."),
-    out: Path = typer.Option(..., "--out", help="Output CSV: input rows + score, state."),
-    volume_col: str | None = typer.Option(None, "--volume-col", help="Posts per row."),
-    bucket_s: int | None = typer.Option(
-        None, "--bucket-s", min=1, help="Bucket width (default: bucket_s, or the row spacing)."
-    ),
-    value_kind: str = typer.Option(
-        "auto", "--value-kind", help="share | count | auto (count when any value > 1)."
-    ),
-    param: list[str] = typer.Option(
-        [], "--param", help="Detector override KEY=VALUE, e.g. --param min_volume=5."
-    ),
-) -> None:
-    """Run the spike detector offline over a series (no Redis or Kafka needed)."""
-    import pandas as pd
-    from pydantic import ValidationError
-
-    from pipeline.detection.detector import DetectorParams
-    from pipeline.detection.series import label_rows
-
-    settings = get_settings()
-    if value_kind not in ("auto", "share", "count"):
-        raise typer.BadParameter("--value-kind must be share, count or auto")
-    try:
-        params = DetectorParams.for_watch(
-            DetectorParams.from_settings(settings), _parse_params(param)
-        )
-    except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    frame = pd.read_csv(csv)
-    try:
-        labeled, width = label_rows(
-            frame,
-            time_col,
-            value_col,
-            volume_col,
-            params=params,
-            bucket_s=bucket_s,
-            default_bucket_s=settings.bucket_s,
-            value_kind=value_kind,  # type: ignore[arg-type]
-        )
-    except ValueError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    labeled.to_csv(out, index=False)
-    firing = int((labeled["state"] == "firing").sum())
-    typer.echo(f"wrote {len(labeled)} rows to {out} ({width}s buckets, {firing} rows firing)")
 
 
 def _stats_shape(totals: dict[str, Any]) -> dict[str, Any]:
@@ -312,6 +246,5 @@ def retry(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("detect")(detect)
     app.command("stats")(stats)
     app.add_typer(alerts_app, name="alerts")

@@ -1,4 +1,4 @@
-"""``opinion detect`` (offline, no services), ``opinion stats`` and ``opinion alerts``."""
+"""``opinion stats`` and ``opinion alerts``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -36,40 +34,6 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Monk
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
-
-
-def test_detect_labels_every_input_row_without_services(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    rng = np.random.default_rng(3)
-    n = 240
-    t = 1_772_409_600 + np.cumsum(rng.uniform(20, 100, n))  # irregular, ~1 min apart
-    share = rng.uniform(0.2, 0.4, n)
-    share[180:190] = 0.85
-    volume = rng.poisson(50, n)
-    frame = pd.DataFrame(
-        {
-            "when": pd.to_datetime(t, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "neg_share": np.round(rng.binomial(volume, share) / np.maximum(volume, 1), 4),
-            "n": volume,
-            "note": "x",
-        }
-    )
-    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    frame.to_csv(src, index=False)
-    args = ["detect", "--csv", str(src), "--time-col", "when", "--value-col", "neg_share"]
-    result = runner.invoke(_app(), [*args, "--volume-col", "n", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    labeled = pd.read_csv(out)
-    assert list(labeled.columns) == ["when", "neg_share", "n", "note", "score", "state"]
-    assert len(labeled) == n and labeled["score"].between(0, 1).all()
-    assert set(labeled["state"]) <= {"ok", "pending", "firing", "resolved"}
-    firing = labeled.index[labeled["state"] == "firing"]
-    assert len(firing) and 180 <= firing[0] <= 182 and firing[-1] < 196
-    assert (labeled["state"] == "resolved").sum() == 1
-    # overrides and bad input
-    strict = runner.invoke(_app(), [*args, "--out", str(out), "--param", "min_delta=0.9"])
-    assert strict.exit_code == 0 and "firing" not in set(pd.read_csv(out)["state"])
-    bad = runner.invoke(_app(), [*args[:-1], "nope", "--out", str(out)])
-    assert bad.exit_code == 2 and "nope" in bad.output
 
 
 @pytest.mark.integration
