@@ -315,8 +315,9 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Timeout of one webhook/SMTP/Kafka delivery attempt."
     )
     alert_notify_events: tuple[str, ...] = Field(
-        ("opened", "resolved"),
-        description="Alert events sent to webhook/Slack/email (JSON list); Kafka gets all.",
+        ("opened", "escalated", "resolved"),
+        description="Alert events sent to webhook/Slack/email (JSON list: opened, escalated, "
+        "acknowledged, resolved); Kafka gets all.",
     )
     alert_webhook_url: str | None = Field(
         None, description="Generic JSON webhook: POSTs the alert JSON."

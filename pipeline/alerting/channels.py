@@ -93,6 +93,7 @@ def slack_escape(text: str) -> str:
 # --- the human line ------------------------------------------------------------------------
 
 _EVENT_HEADS = {"resolved": "Resolved", "acknowledged": "Acknowledged"}
+_ESCALATED = "Escalated: "
 _KIND_HEADS: dict[AlertKind, str] = {
     "negative_share": "Negative spike",
     "negative_volume": "Negative posts surge",
@@ -128,6 +129,8 @@ def summary(alert: Alert, event: str = "opened") -> str:
     kinds = [r.kind for r in reasons] or alert.kinds or ["negative_share"]
     if event == "opened":
         head = _KIND_HEADS[min(kinds, key=_rank)]
+    elif event == "escalated":
+        head = _ESCALATED + _KIND_HEADS[min(kinds, key=_rank)].lower()
     else:
         head = _EVENT_HEADS.get(event, event)
     if reasons:

@@ -28,7 +28,7 @@ from pipeline.config import Settings
 from pipeline.schemas import SEVERITIES, Alert
 
 DeliveryState = Literal["pending", "parked", "sent"]
-EVENTS = ("opened", "acknowledged", "resolved")
+EVENTS = ("opened", "escalated", "acknowledged", "resolved")
 KAFKA = "kafka"
 MIN_SEVERITY_SETTING = {
     "webhook": "alert_min_severity_webhook",
@@ -78,8 +78,22 @@ class Delivery:
 
 
 def delivery_id(alert_id: str, event: str, channel: str) -> str:
-    """Deterministic: one delivery per alert, event and channel."""
+    """Deterministic: one delivery per alert, event (``revision`` for escalations) and
+    channel."""
     return f"{alert_id}:{event}:{channel}"
+
+
+def revision(alert: Alert, event: str) -> str:
+    """What makes an event unique for its alert: the event, and for an escalation the
+    severity and kinds it escalated to (an alert escalates at most a few times)."""
+    if event != "escalated":
+        return event
+    return f"escalated-{alert.severity}-{'+'.join(alert.kinds)}"
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def configured_channels(settings: Settings) -> list[str]:
@@ -115,13 +129,14 @@ class DeliveryStore:
     def plan(self, alert: Alert, event: str, now: float | None = None) -> list[Delivery]:
         """The deliveries an alert event needs, one per channel that wants it."""
         created = time.time() if now is None else now
+        tag = revision(alert, event)
         return [
             Delivery(
-                id=delivery_id(alert.id, event, channel),
+                id=delivery_id(alert.id, tag, channel),
                 alert_id=alert.id,
                 event=event,
                 channel=channel,
-                key=idempotency_key_for(alert.id, event),
+                key=idempotency_key_for(alert.id, tag),
                 created_at=created,
                 due_at=created,
             )
@@ -199,8 +214,15 @@ class DeliveryStore:
 
     def for_alert(self, alert_id: str) -> list[Delivery]:
         """Every delivery of one alert, by event then channel."""
-        names = self.channels()
-        return self.get_many([delivery_id(alert_id, e, c) for e in EVENTS for c in names])
+        found = [
+            Delivery.from_json(raw)
+            for _, raw in self.redis.hscan_iter(
+                keys.OUTBOX_DELIVERIES, match=f"{_glob_escape(alert_id)}:*", count=500
+            )
+        ]
+        found = [d for d in found if d.alert_id == alert_id]
+        order = {event: i for i, event in enumerate(EVENTS)}
+        return sorted(found, key=lambda d: (order.get(d.event, 9), d.created_at, d.channel))
 
     def pending(self, channel: str | None = None) -> list[Delivery]:
         """Deliveries waiting to be sent (or being sent), soonest due first."""

@@ -1,7 +1,7 @@
 """Alert state in Redis: one hash per alert, an index, the stream the dashboard reads, and the
 deliveries that announce each change (``pipeline.alerting.deliveries``).
 
-Every change (opened, acknowledged, resolved) updates the alert's hash under the same id,
+Every change (opened, escalated, acknowledged, resolved) updates the alert's hash under the same id,
 appends one record to ``settings.alert_stream_key`` with fields ``id``, ``event``, ``state``,
 ``watch_id``, ``by``, ``at`` and ``alert`` (the full alert JSON), and queues one delivery per
 channel that wants the event, all in one MULTI/EXEC: a crash never leaves an alert without
@@ -19,10 +19,16 @@ from redis.exceptions import WatchError
 from pipeline.aggregation import keys
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.config import Settings
-from pipeline.schemas import Alert, AlertState, utc_now
+from pipeline.schemas import SEVERITIES, Alert, AlertState, utc_now
 
-AlertEvent = Literal["opened", "acknowledged", "resolved"]
+AlertEvent = Literal["opened", "escalated", "acknowledged", "resolved"]
 LIST_SCAN = 2000
+
+
+def _grew(before: Alert, after: Alert) -> bool:
+    """A higher severity, or kinds the alert did not name yet."""
+    higher = SEVERITIES.index(after.severity) > SEVERITIES.index(before.severity)
+    return higher or not set(after.kinds) <= set(before.kinds)
 
 
 class AlertNotFound(KeyError):
@@ -98,6 +104,31 @@ class AlertStore:
                 if len(out) >= limit:
                     break
         return out
+
+    def escalate(self, alert_id: str, changes: dict[str, Any]) -> Alert | None:
+        """Raise an open alert's severity or widen its kinds (``changes``: new ``severity``,
+        ``kinds``, ``reasons``, ``score``); ``None`` when it is resolved or would not grow.
+        Re-notifies every channel whose minimum severity the alert now reaches."""
+        key = keys.alert_key(alert_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hget(key, "json")
+                    if raw is None:
+                        raise AlertNotFound(alert_id)
+                    alert = Alert.model_validate_json(raw)
+                    updated = alert.model_copy(update={**changes, "updated_at": utc_now()})
+                    if alert.state == "resolved" or not _grew(alert, updated):
+                        pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    pipe.hset(key, "json", updated.model_dump_json())
+                    self._record(pipe, updated, "escalated", None)
+                    pipe.execute()
+                    return updated
+                except WatchError:
+                    continue
 
     def ack(self, alert_id: str, by: str) -> Alert | None:
         """Acknowledge a firing alert; ``None`` when nothing changed (already acked/resolved)."""

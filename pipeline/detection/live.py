@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pipeline.aggregation import keys
 from pipeline.aggregation.bucket import epoch, from_epoch
 from pipeline.aggregation.store import AggregateStore
-from pipeline.alerting.store import AlertStore
+from pipeline.alerting.store import AlertEvent, AlertStore
 from pipeline.config import Settings
 from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
 from pipeline.schemas import Alert, AlertReason
@@ -56,6 +56,13 @@ def reasons_for(result: DetectorResult) -> list[AlertReason]:
     return out
 
 
+class AlertChange(NamedTuple):
+    """What one evaluation did to an alert (its deliveries are in the outbox already)."""
+
+    event: AlertEvent
+    alert: Alert
+
+
 def alert_id_for(watch_id: str, incident_start: datetime) -> str:
     """Deterministic: one id per (watch, incident start)."""
     return f"{watch_id}-{incident_start:%Y%m%dT%H%M%SZ}"
@@ -84,7 +91,7 @@ class LiveDetector:
         """The watermark for the latest event time seen, minus the allowed lateness."""
         return max_created_at - timedelta(seconds=self.settings.detector_lateness_s)
 
-    def evaluate(self, watermark: datetime) -> list[Alert]:
+    def evaluate(self, watermark: datetime) -> list[AlertChange]:
         """Judge buckets ending at or before ``watermark`` (event time; lateness already
         subtracted, see ``watermark_from``). Returns newly opened and resolved alerts."""
         wm = epoch(watermark)
@@ -93,7 +100,7 @@ class LiveDetector:
         if not pending:
             return []
         configs = self._watch_configs(pending)
-        out: list[Alert] = []
+        out: list[AlertChange] = []
         for watch_id in pending:
             try:
                 out += self._evaluate_watch(watch_id, closed_end, configs.get(watch_id, {}))
@@ -124,7 +131,7 @@ class LiveDetector:
 
     def _evaluate_watch(
         self, watch_id: str, closed_end: int, config: dict[str, Any]
-    ) -> list[Alert]:
+    ) -> list[AlertChange]:
         lock = keys.detector_lock_key(watch_id)
         token = uuid.uuid4().hex
         if not self.redis.set(lock, token, nx=True, px=LOCK_MS):
@@ -146,7 +153,7 @@ class LiveDetector:
 
     def _judge(
         self, watch_id: str, closed_end: int, config: dict[str, Any], lock: str
-    ) -> list[Alert]:
+    ) -> list[AlertChange]:
         """Run the watch's detector over its closed, not yet judged buckets (lock held)."""
         state = self._load_state(watch_id)
         if state is None:
@@ -158,7 +165,7 @@ class LiveDetector:
         params = self.params_for(watch_id, config)
         detector = SpikeDetector(params, bucket_s=self.bucket_s, state=state["detector"])
         alert_id = state.get("alert_id")
-        out: list[Alert] = []
+        out: list[AlertChange] = []
         recent = params.window_buckets * self.bucket_s if detector.last_start else 0
         while nxt < closed_end:
             end = min(closed_end, nxt + CHUNK_BUCKETS * self.bucket_s)
@@ -174,12 +181,16 @@ class LiveDetector:
                     alert, created = self._open(watch_id, config, result)
                     alert_id = alert.id
                     if created:
-                        out.append(alert)
+                        out.append(AlertChange("opened", alert))
+                elif result.event == "escalated" and alert_id:
+                    escalated = self.alerts.escalate(alert_id, self._escalation(result))
+                    if escalated is not None:
+                        out.append(AlertChange("escalated", escalated))
                 elif result.event == "resolved" and alert_id:
                     at = result.start + timedelta(seconds=self.bucket_s)
                     updated = self.alerts.resolve(alert_id, by="detector", at=at)
                     if updated is not None:
-                        out.append(updated)
+                        out.append(AlertChange("resolved", updated))
                     alert_id = None
             nxt = end
             self.redis.pexpire(lock, LOCK_MS)
@@ -191,6 +202,16 @@ class LiveDetector:
         )
         self._next[watch_id] = nxt
         return out
+
+    @staticmethod
+    def _escalation(result: DetectorResult) -> dict[str, Any]:
+        """What an escalated incident changes in its alert."""
+        return {
+            "severity": result.severity or "low",
+            "kinds": list(result.kinds),
+            "reasons": reasons_for(result),
+            "score": max(result.score, 0.5),
+        }
 
     def _open(
         self, watch_id: str, config: dict[str, Any], result: DetectorResult

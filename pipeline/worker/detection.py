@@ -19,10 +19,9 @@ from aiokafka.errors import KafkaError
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.outbox import Outbox
 from pipeline.config import Settings
-from pipeline.detection.live import LiveDetector
+from pipeline.detection.live import AlertChange, LiveDetector
 from pipeline.kafka_io import security_kwargs
 from pipeline.redis_io import redis_client
-from pipeline.schemas import Alert
 from pipeline.worker.batch import TRANSIENT_ERRORS
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.watermark import (
@@ -113,22 +112,23 @@ class LiveDetection:
         watermark = read_watermark(self.redis, end_offsets, self.stalls)
         if watermark is None:
             return 0
-        alerts = self.detector.evaluate(self.detector.watermark_from(watermark))
-        for alert in alerts:
-            self._count(alert)
-        if alerts:
+        changes = self.detector.evaluate(self.detector.watermark_from(watermark))
+        for change in changes:
+            self._count(change)
+        if changes:
             self.outbox.wake()  # their deliveries are in the outbox already
-        opened = sum(alert.state == "firing" for alert in alerts)
+        opened = sum(change.event == "opened" for change in changes)
         self.metrics.inc("alerts", opened)
         return opened
 
-    def _count(self, alert: Alert) -> None:
+    def _count(self, change: AlertChange) -> None:
+        alert = change.alert
         log.warning(
-            "alert %s on %s: %s (negative share %.0f%% vs baseline %.0f%%, volume %d)",
-            alert.id, alert.watch_name, alert.state, 100 * alert.negative_share,
-            100 * alert.baseline_share, alert.volume,
+            "alert %s on %s %s [%s, %s]: %s",
+            alert.id, alert.watch_name, change.event, alert.severity, "+".join(alert.kinds),
+            "; ".join(f"{r.kind} {r.observed:g} vs {r.expected:g}" for r in alert.reasons),
         )  # fmt: skip
-        if alert.state == "firing":
+        if change.event == "opened":
             for kind in alert.kinds:
                 self.metrics.inc_labeled(
                     "alerts_opened", {"kind": kind, "severity": alert.severity}

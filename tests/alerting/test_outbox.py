@@ -127,6 +127,35 @@ def test_changes_queue_one_delivery_per_channel_that_wants_them(
     assert {d.channel for d in store.deliveries.for_alert(low.id)} == {"kafka", "webhook"}
 
 
+@integration
+def test_an_escalation_reaches_each_channel_once_its_minimum_severity_is_met(
+    redis_db: redis.Redis, channels_settings: Settings
+) -> None:
+    store = AlertStore(redis_db, channels_settings)
+    low = sample_alert("buzz-1").model_copy(update={"severity": "low", "kinds": ["volume"]})
+    assert store.open(low)
+    assert _queued(store) == {("opened", "kafka"), ("opened", "webhook")}
+    assert store.escalate(low.id, {"severity": "low", "kinds": ["volume"]}) is None
+    high = store.escalate(low.id, {"severity": "high", "kinds": ["negative_share", "volume"]})
+    assert high is not None and high.severity == "high" and high.state == "firing"
+    assert store.get(low.id) == high
+    escalated = {(d.channel, d.key) for d in store.deliveries.for_alert(low.id)
+                 if d.event == "escalated"}  # fmt: skip
+    key = f"{low.id}:escalated-high-negative_share+volume"
+    assert escalated == {("kafka", key), ("webhook", key), ("slack", key)}  # not e-mail
+    critical = store.escalate(low.id, {"severity": "critical"})
+    assert critical is not None
+    channels = [d.channel for d in store.deliveries.for_alert(low.id) if d.event == "escalated"]
+    assert channels.count("email") == 1 and channels.count("slack") == 2
+    store.resolve(low.id, by="detector")
+    assert (
+        store.escalate(low.id, {"severity": "critical", "kinds": ["volume", "negative_volume"]})
+        is None
+    )
+    events = [f["event"] for _, f in store.stream()]
+    assert events == ["opened", "escalated", "escalated", "resolved"]
+
+
 def _crashing_client(settings: Settings, commands: int) -> redis.Redis:
     """A client whose process 'dies' after sending ``commands`` commands (every later send
     fails; the server sees exactly what was sent before)."""

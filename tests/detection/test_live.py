@@ -11,7 +11,7 @@ from pipeline.aggregation import keys
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.detection.live import LiveDetector
+from pipeline.detection.live import AlertChange, LiveDetector
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.aggregation.factories import NEG_TERMS, T0, scripted_feed
@@ -26,9 +26,11 @@ def _feed() -> list:
     return sorted(posts, key=lambda p: p.created_at)
 
 
-def _replay(store: AggregateStore, live: LiveDetector, posts: list, batch: int = 64) -> list:
+def _replay(
+    store: AggregateStore, live: LiveDetector, posts: list, batch: int = 64
+) -> list[AlertChange]:
     """Record batch by batch, evaluating after each one, as the worker does."""
-    out = []
+    out: list[AlertChange] = []
     for i in range(0, len(posts), batch):
         chunk = posts[i : i + batch]
         store.record_batch(chunk)
@@ -53,7 +55,7 @@ def parts(redis_db, stack_settings: Settings):  # type: ignore[no-untyped-def]
 def test_one_alert_per_incident_within_two_buckets_then_resolved(parts) -> None:  # type: ignore[no-untyped-def]
     store, live, alerts = parts
     events = _replay(store, live, _feed())
-    opened = [a for a in events if a.state == "firing"]
+    opened = [c.alert for c in events if c.event == "opened"]
     assert len(opened) == 1, events
     alert = opened[0]
     start = T0 + timedelta(minutes=INCIDENT[0])
@@ -68,7 +70,7 @@ def test_one_alert_per_incident_within_two_buckets_then_resolved(parts) -> None:
         assert "[PERSON]" in post["text"]
         assert start.isoformat() <= post["created_at"] < alert.window_end.isoformat()
     assert alert.id in (alert.dashboard_url or "")
-    resolved = [a for a in events if a.state == "resolved"]
+    resolved = [c.alert for c in events if c.event == "resolved"]
     assert [a.id for a in resolved] == [alert.id]
     assert resolved[0].resolved_at == start + timedelta(minutes=13)  # 3 calm buckets after
     assert [a.id for a in alerts.list()] == [alert.id]
@@ -84,7 +86,7 @@ def test_restart_and_concurrent_workers_never_duplicate(parts, redis_db, stack_s
     results: list[list] = [[] for _ in detectors]
 
     def run(k: int) -> None:
-        results[k] = detectors[k].evaluate(watermark)
+        results[k] = [c.alert for c in detectors[k].evaluate(watermark)]
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(len(detectors))]
     for t in threads:
@@ -99,7 +101,7 @@ def test_restart_and_concurrent_workers_never_duplicate(parts, redis_db, stack_s
     for watch in ("acme", "calm"):
         redis_db.delete(keys.detector_state_key(watch))
     again = LiveDetector(stack_settings, store, redis_db).evaluate(watermark)
-    assert [a.state for a in again] in ([], ["resolved"])
+    assert [c.alert.state for c in again] in ([], ["resolved"])
     assert len(alerts.list()) == 1
 
 
@@ -126,7 +128,7 @@ def test_a_mention_spike_opens_one_low_severity_alert_naming_its_kinds(
         "buzz", 10, per_minute=60, seed=5, start=T0 + timedelta(minutes=70), prefix="x"
     )
     events = _replay(store, live, sorted(posts, key=lambda p: p.created_at))
-    opened = [a for a in events if a.state == "firing"]
+    opened = [c.alert for c in events if c.event == "opened"]
     assert len(opened) == 1, events
     alert = opened[0]
     assert "volume" in alert.kinds and "negative_share" not in alert.kinds

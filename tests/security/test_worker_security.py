@@ -229,7 +229,8 @@ def test_least_privilege_acl_user_is_enough(secure_run: SecureRun) -> None:
         store = AggregateStore(client, settings)
         posts = list(scripted_feed("acl-watch", 90, per_minute=20, incidents=((70, 80),)))
         assert store.record_batch(posts) == len(posts)
-        alerts = LiveDetector(settings, store, client).evaluate(max(p.created_at for p in posts))
+        changes = LiveDetector(settings, store, client).evaluate(max(p.created_at for p in posts))
+        alerts = [c.alert for c in changes]
         assert [a.state for a in alerts][:1] == ["firing"]
         assert AlertStore(client, settings).get(alerts[0].id) is not None
         deliveries = DeliveryStore(client, settings)  # the outbox's Lua script
