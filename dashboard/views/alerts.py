@@ -16,7 +16,7 @@ from dashboard import data, ui
 from dashboard.highlight import highlight
 from pipeline.alerting.store import AlertNotFound
 from pipeline.config import Settings
-from pipeline.schemas import Alert, AlertState
+from pipeline.schemas import Alert, AlertReason, AlertState
 
 STATE_TITLES: dict[AlertState, str] = {
     "firing": "Open",
@@ -87,6 +87,24 @@ def _deliveries(s: Settings, alert: Alert) -> None:
         st.table(pd.DataFrame([_delivery_row(d) for d in rows]))
 
 
+KIND_TITLES = {
+    "negative_share": "negative share",
+    "negative_volume": "negative posts",
+    "volume": "mentions (all posts)",
+}
+
+
+def _reason(reason: AlertReason) -> str:
+    """``negative share 78% vs 27% expected`` / ``mentions 420 vs 95 expected (4.4x)``."""
+    title = KIND_TITLES.get(reason.kind, reason.kind)
+    if reason.kind == "negative_share":
+        observed, expected = ui.fmt_share(reason.observed), ui.fmt_share(reason.expected)
+        return f"{title} {observed} vs {expected} baseline"
+    return (
+        f"{title} {reason.observed:,.0f} vs {reason.expected:,.0f} expected ({reason.ratio:.1f}x)"
+    )
+
+
 def _alert_card(s: Settings, alert: Alert, user: str) -> None:
     with st.container(border=True, key=widget_key("alert", alert.id)):
         head, buttons = st.columns([5, 2])
@@ -122,6 +140,8 @@ def _alert_card(s: Settings, alert: Alert, user: str) -> None:
         m2.metric("Baseline", ui.fmt_share(alert.baseline_share))
         m3.metric("Posts in window", f"{alert.volume:,}")
         m4.metric("Score", f"{alert.score:.2f}")
+        if alert.reasons:
+            st.markdown("**What surged:** " + " · ".join(_reason(r) for r in alert.reasons))
         if alert.top_terms:
             st.markdown("**Top terms:** " + " ".join(f"`{t}`" for t in alert.top_terms))
         if alert.sample_posts:

@@ -12,6 +12,7 @@ from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry
+from pipeline.schemas import AlertReason
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.dashboard.helpers import alert, app_test, minutes_ago, page_text, post
@@ -91,6 +92,23 @@ def test_alerts_lists_context_and_acknowledges_then_resolves(dash_settings, redi
     at.pills(key="al_states").set_value(["resolved"]).run()
     text = page_text(at)
     assert "Acme Air · high · Resolved" in text and "Zentro · low · Resolved" in text
+
+
+def test_an_alert_says_what_surged(dash_settings, redis_db) -> None:
+    seed(dash_settings, redis_db)
+    spike = alert("zentro-spike", watch="zentro", severity="low").model_copy(
+        update={
+            "kinds": ["negative_volume", "volume"],
+            "reasons": [
+                AlertReason(kind="negative_volume", observed=90, expected=30, ratio=3.0),
+                AlertReason(kind="volume", observed=420, expected=95, ratio=4.42),
+            ],
+        }
+    )
+    AlertStore(redis_db, dash_settings).open(spike)
+    text = page_text(app_test("alerts"))
+    assert "negative posts 90 vs 30 expected (3.0x)" in text
+    assert "mentions (all posts) 420 vs 95 expected (4.4x)" in text
 
 
 def test_alerts_show_deliveries_and_requeue_a_parked_one(dash_settings, redis_db) -> None:
