@@ -10,8 +10,9 @@ its stream record or its deliveries. Every key shares the ``{alerts}`` hash tag.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import redis
 from redis.exceptions import WatchError
@@ -29,6 +30,14 @@ def _grew(before: Alert, after: Alert) -> bool:
     """A higher severity, or kinds the alert did not name yet."""
     higher = SEVERITIES.index(after.severity) > SEVERITIES.index(before.severity)
     return higher or not set(after.kinds) <= set(before.kinds)
+
+
+class Change(NamedTuple):
+    """An alert after a change, the event that announces it, and extra hash fields."""
+
+    alert: Alert
+    event: AlertEvent
+    fields: dict[str, str]
 
 
 class AlertNotFound(KeyError):
@@ -109,26 +118,14 @@ class AlertStore:
         """Raise an open alert's severity or widen its kinds (``changes``: new ``severity``,
         ``kinds``, ``reasons``, ``score``); ``None`` when it is resolved or would not grow.
         Re-notifies every channel whose minimum severity the alert now reaches."""
-        key = keys.alert_key(alert_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.hget(key, "json")
-                    if raw is None:
-                        raise AlertNotFound(alert_id)
-                    alert = Alert.model_validate_json(raw)
-                    updated = alert.model_copy(update={**changes, "updated_at": utc_now()})
-                    if alert.state == "resolved" or not _grew(alert, updated):
-                        pipe.unwatch()
-                        return None
-                    pipe.multi()
-                    pipe.hset(key, "json", updated.model_dump_json())
-                    self._record(pipe, updated, "escalated", None)
-                    pipe.execute()
-                    return updated
-                except WatchError:
-                    continue
+
+        def grow(alert: Alert) -> Change | None:
+            updated = alert.model_copy(update={**changes, "updated_at": utc_now()})
+            if alert.state == "resolved" or not _grew(alert, updated):
+                return None
+            return Change(updated, "escalated", {})
+
+        return self._apply(alert_id, grow, None)
 
     def ack(self, alert_id: str, by: str) -> Alert | None:
         """Acknowledge a firing alert; ``None`` when nothing changed (already acked/resolved)."""
@@ -143,6 +140,20 @@ class AlertStore:
     def _update(
         self, alert_id: str, target: AlertState, by: str | None, at: datetime | None
     ) -> Alert | None:
+        def move(alert: Alert) -> Change | None:
+            if alert.state == "resolved" or alert.state == target:
+                return None
+            fields = {"state": target} | ({"resolved_by": by or ""} if target == "resolved" else {})
+            event: AlertEvent = "acknowledged" if target == "acknowledged" else "resolved"
+            return Change(self._changed(alert, target, by, at), event, fields)
+
+        return self._apply(alert_id, move, by)
+
+    def _apply(
+        self, alert_id: str, change: Callable[[Alert], Change | None], by: str | None
+    ) -> Alert | None:
+        """Read the alert, let ``change`` decide, and write the result with its stream record
+        and deliveries in one MULTI/EXEC (retried when another writer got there first)."""
         key = keys.alert_key(alert_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -151,20 +162,17 @@ class AlertStore:
                     raw = pipe.hget(key, "json")
                     if raw is None:
                         raise AlertNotFound(alert_id)
-                    alert = Alert.model_validate_json(raw)
-                    if alert.state == "resolved" or alert.state == target:
+                    decided = change(Alert.model_validate_json(raw))
+                    if decided is None:
                         pipe.unwatch()
                         return None
-                    updated = self._changed(alert, target, by, at)
                     pipe.multi()
-                    fields = {"json": updated.model_dump_json(), "state": target}
-                    if target == "resolved":
-                        fields["resolved_by"] = by or ""
-                    pipe.hset(key, mapping=fields)
-                    event: AlertEvent = "acknowledged" if target == "acknowledged" else "resolved"
-                    self._record(pipe, updated, event, by)
+                    pipe.hset(
+                        key, mapping={"json": decided.alert.model_dump_json(), **decided.fields}
+                    )
+                    self._record(pipe, decided.alert, decided.event, by)
                     pipe.execute()
-                    return updated
+                    return decided.alert
                 except WatchError:
                     continue
 
