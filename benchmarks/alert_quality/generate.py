@@ -10,7 +10,7 @@ on ``(s, i)``, so series can be generated in any order or process.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -191,17 +191,7 @@ def _labels(rng: np.random.Generator, config: CorpusConfig, base_share: float) -
             continue
         taken.append((start, start + length))
         start += gap
-        labels.append(
-            Label(
-                label.kind,
-                start,
-                start + label.end,
-                label.multiplier,
-                label.share_delta,
-                label.shape,
-                label.ramp_buckets,
-            )
-        )
+        labels.append(replace(label, start=start, end=start + label.end))
     return sorted(labels, key=lambda lb: lb.start)
 
 
