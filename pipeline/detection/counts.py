@@ -2,7 +2,7 @@
 
 A watch's expected count for a bucket is ``level x factor``. ``factor`` is the bucket's
 seasonal shape: hour of day (once ``min_days`` days are known) times day of week (once a
-week is), each the median ratio of past calm hours/days to their centred moving average
+week is), each the median ratio of past hours/days to their centred moving average
 (so trends and level shifts stay out of the shape), normalised to mean 1, for posts and for
 negative posts separately (complaints need not follow the same daily rhythm as posts).
 ``level`` is the seasonally adjusted rate of the newest calm buckets (a ratio estimator, so
@@ -66,18 +66,21 @@ def _fill_circular(values: list[float | None]) -> list[float] | None:
 
 
 class SeasonalProfile:
-    """Seasonal factors from the rates of calm hours and days (classical decomposition).
+    """Seasonal factors from the rates of hours and days (classical decomposition).
 
     Each closed hour's rate is divided by the mean rate of the 24 hours centred on it (known
     12 hours later), and each day's by the mean of the 7 days centred on it, so a trend or a
     level shift never becomes part of the daily or weekly shape. A slot's factor is the
-    median of its recent ratios, normalised to mean 1.
+    median of its recent ratios, normalised to mean 1. Every bucket counts, incidents too:
+    the median over days keeps one day's incident out of the shape, while learning only
+    calm hours would leave an hour that fired once (a steep morning rise before the shape
+    was known) unlearnt, and firing again, day after day.
     """
 
     def __init__(self, days_kept: int, min_days: int, state: dict[str, Any] | None = None):
         self.days_kept, self.min_days = days_kept, min_days
         state = state or {}
-        # [[hour start, posts per bucket, negatives per bucket], ...] of recent calm hours
+        # [[hour start, posts per bucket, negatives per bucket], ...] of recent hours
         self.hourly: list[list[float]] = state.get("hourly", [])
         self.daily: list[list[float]] = state.get("daily", [])  # [[day, posts, negatives]]
         # slot -> [[day, posts ratio, negatives ratio], ...]
@@ -100,7 +103,7 @@ class SeasonalProfile:
         }
 
     def add(self, ts: int, volume: float, negative: float) -> None:
-        """Count a learnt (calm) bucket starting at ``ts``."""
+        """Count the judged bucket starting at ``ts``."""
         if self.days_kept == 0:
             return
         hour, day = ts - ts % 3600, ts // 86_400

@@ -56,7 +56,7 @@ State = Literal["ok", "pending", "firing", "resolved"]
 Event = Literal["fired", "escalated", "resolved"]
 MAD_TO_SIGMA = 1.4826
 COUNT_OF: dict[AlertKind, Count] = {"volume": "volume", "negative_volume": "negative"}
-COUNT_PROFILE_MIN_DAYS = 1  # calm days before the daily rhythm of counts is used
+COUNT_PROFILE_MIN_DAYS = 1  # days before the daily rhythm of counts is used
 SHARE_OK, COUNTS_OK = 1, 2  # what a judged bucket may teach: the share and/or count baselines
 
 
@@ -209,7 +209,7 @@ class SpikeDetector:
         self.confirm_acc = [0.0] * 4
         # (share, volume, negatives, start, SHARE_OK | COUNTS_OK) of buckets not yet learnt
         self.guard: deque[tuple[float, float, float, int, int]] = deque()
-        self.cooldown_until = 0
+        self.cooldowns: dict[str, int] = {}  # kind -> no new alert of it before this time
         self.last_start: int | None = None
         self.seasonal: dict[str, list[list[float]]] = {}  # hour -> [[day, share], ...]
         self.hour_acc: list[float] | None = None  # [hour_start, volume, negative]
@@ -236,7 +236,7 @@ class SpikeDetector:
             "calm_acc": self.calm_acc,
             "confirm_acc": self.confirm_acc,
             "guard": [list(g) for g in self.guard],
-            "cooldown_until": self.cooldown_until,
+            "cooldowns": self.cooldowns,
             "last_start": self.last_start,
             "seasonal": self.seasonal,
             "hour_acc": self.hour_acc,
@@ -270,7 +270,8 @@ class SpikeDetector:
             (*g[:4], (SHARE_OK | COUNTS_OK) * g[4] if isinstance(g[4], bool) else g[4])  # type: ignore[misc]
             for g in state.get("guard", [])
         )
-        self.cooldown_until = state.get("cooldown_until", 0)
+        old = state.get("cooldown_until", 0)  # one cooldown for every kind, before kinds
+        self.cooldowns = state.get("cooldowns", dict.fromkeys(ALERT_KINDS, old))
         self.last_start = state.get("last_start")
         self.seasonal = state.get("seasonal", {})
         self.hour_acc = state.get("hour_acc")
@@ -529,7 +530,8 @@ class SpikeDetector:
                 return "firing", None
             self.phase, self.bad_streak, self.good_streak, self.firing_buckets = "ok", 0, 0, 0
             self.severity, self.kinds_told, self.kind_streaks = -1, 0, {}
-            self.cooldown_until = ts + self.bucket_s * (1 + p.cooldown_buckets)
+            until = ts + self.bucket_s * (1 + p.cooldown_buckets)
+            self.cooldowns.update(dict.fromkeys(self.reasons, until))
             return "resolved", "resolved"
         if not bad and (calm or self.phase == "ok"):
             self.phase, self.bad_streak, self.incident, self.reasons = "ok", 0, None, []
@@ -541,12 +543,17 @@ class SpikeDetector:
         self.reasons += [k for k in bad_kinds if k not in self.reasons]
         self.bad_streak += int(bad)
         self._accumulate(self.incident, counts, offset=1)
-        if self.bad_streak >= p.fire_after and ts >= self.cooldown_until:
+        if self.bad_streak >= p.fire_after:
             confirmed = (
                 self._streak_confirms(ts) if p.fire_after > 1 else list(bad_kinds or self.reasons)
             )
-            if confirmed:
-                self.reasons = [k for k in ALERT_KINDS if k in confirmed or k in bad_kinds]
+            # each kind has its own cooldown: a mention spike right after a share alert fires
+            eligible = [
+                k for k in ALERT_KINDS
+                if (k in confirmed or k in bad_kinds) and ts >= self.cooldowns.get(k, 0)
+            ]  # fmt: skip
+            if any(k in confirmed for k in eligible):
+                self.reasons = eligible
                 self.phase, self.firing_buckets, self.good_streak = "firing", 1, 0
                 return "firing", "fired"
         self.phase = "pending"
@@ -652,6 +659,7 @@ class SpikeDetector:
                 force or (learnable & COUNTS_OK and self._learning(COUNTS_OK))
             ):
                 self.counts.append(volume, negative, ts)
+            if self.count_kinds:  # every bucket: the median over days keeps incidents out
                 self.profile.add(ts, volume, negative)
 
     def _accumulate_hour(self, ts: int, volume: float, negative: float) -> None:
@@ -674,8 +682,9 @@ def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
     """How urgent an incident is, from the kinds that tripped.
 
     - ``negative_share``: by how far the share rose above its baseline (+0.2 medium, +0.3
-      high, +0.45 critical), one level higher when negatives run at ``volume_ratio`` times
-      their expected count;
+      high, +0.45 critical), one level higher when negatives also run at ``volume_ratio``
+      times their expected count (a rise below +0.2 stays low: during a mention spike the
+      negatives' count says little);
     - ``negative_volume``: medium when negatives run at ``volume_ratio`` times their
       expected count and the share rose too (by ``min_delta / 3`` and ``z_threshold``
       spreads), high at three times that ratio; a surge of negatives that the surge of
@@ -687,7 +696,7 @@ def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
     level = 0
     if "negative_share" in result.kinds:
         level = sum(delta >= edge for edge in (0.2, 0.3, 0.45))
-        level += negative_ratio >= params.volume_ratio
+        level += level > 0 and negative_ratio >= params.volume_ratio
     if (
         "negative_volume" in result.kinds
         and delta >= params.min_delta / 3
