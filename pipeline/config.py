@@ -35,6 +35,10 @@ SeverityName = Annotated[
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
 ]
 """An alert severity (``pipeline.schemas.SEVERITIES``), case-insensitive."""
+AlertKindName = Annotated[
+    AlertKind, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+]
+"""A kind of surge (``pipeline.schemas.ALERT_KINDS``), case-insensitive."""
 
 
 class ConfigError(RuntimeError):
@@ -214,7 +218,7 @@ class Settings(BaseSettings):
     # Spike-detector defaults (a watch's `detector` object overrides any of them by name,
     # without the `detector_` prefix; see docs/alerting.md).
     detector_enabled: bool = Field(True, description="Run the spike detector on watches.")
-    detector_kinds: tuple[AlertKind, ...] = Field(
+    detector_kinds: tuple[AlertKindName, ...] = Field(
         ALERT_KINDS,
         min_length=1,
         description="Kinds of surge that may fire (JSON list of negative_share, "
