@@ -178,6 +178,19 @@ def _wire_detection(app: faust.App, settings: Settings, detection: LiveDetection
         await asyncio.to_thread(detection.close)
 
 
+def parse_model_update(value: bytes | None) -> ModelUpdate | None:
+    """An announcement from the model-updates topic, or ``None`` (logged) for a null or
+    malformed record: one bad record must never stop the follower on every worker."""
+    if value is None:
+        log.warning("Ignoring a model update record without a value")
+        return None
+    try:
+        return ModelUpdate.from_bytes(value)
+    except (ValueError, TypeError):
+        log.warning("Ignoring malformed model update %r", value[:200])
+        return None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -258,10 +271,8 @@ def create_app(
         await consumer.start()
         try:
             async for record in consumer:
-                try:
-                    update = ModelUpdate.from_bytes(record.value)
-                except ValueError:
-                    log.warning("Ignoring malformed model update %r", record.value[:200])
+                update = parse_model_update(record.value)
+                if update is None:
                     continue
                 if await model.swap(Path(update.path), update.version):
                     metrics.inc("model_swaps")

@@ -54,3 +54,14 @@ def test_agent_scores_batches_and_dead_letters(tmp_path) -> None:  # type: ignor
     assert {s.label for s in sink.scored} == {"negative", "positive"}
     assert max(scorer.calls) > 1, "events were not batched"
     assert len(aggregates.events) == 20
+
+
+def test_null_and_malformed_model_updates_are_skipped_not_raised() -> None:
+    from pipeline.schemas import ModelUpdate
+    from pipeline.worker.app import parse_model_update
+
+    assert parse_model_update(None) is None
+    assert parse_model_update(b"not json") is None
+    assert parse_model_update(b'{"version": 3}') is None
+    update = ModelUpdate(version="v2", path="/models/v2")
+    assert parse_model_update(update.to_bytes()) == update
