@@ -172,12 +172,18 @@ class Outbox:
 
     def _loop(self, name: str) -> None:
         while not self._stop.is_set():
-            busy = self._guarded(lambda: self._send_channel(name, BATCH) >= BATCH)
-            self._guarded(self._maybe_refresh_gauges)
+            busy = self._guarded(lambda: self._send_pass(name))
             if not busy:
                 self._wake[name].wait(self.settings.alert_outbox_interval_s)
                 self._wake[name].clear()
         self._guarded(lambda: self._send_channel(name, 10**9))  # until the drain deadline
+
+    def _send_pass(self, name: str) -> bool:
+        """One pass of a channel's thread (every step talks to Redis, so a success means
+        Redis is up); ``True`` when more deliveries may be due at once."""
+        busy = self._send_channel(name, BATCH) >= BATCH
+        self._maybe_refresh_gauges()
+        return busy
 
     def _guarded(self, step: Callable[[], T]) -> T | None:
         """Run ``step``; a Redis outage is logged once (when it starts), never raised."""
