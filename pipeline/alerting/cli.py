@@ -137,7 +137,8 @@ def list_alerts(
     for a in found:
         typer.echo(
             f"{a.id:40} {a.state:12} {a.severity:8} {a.negative_share:5.0%} "
-            f"(base {a.baseline_share:4.0%}) vol {a.volume:<6} {a.window_start:%Y-%m-%d %H:%M}"
+            f"(base {a.baseline_share:4.0%}) vol {a.volume:<6} {a.window_start:%Y-%m-%d %H:%M} "
+            f"{'+'.join(a.kinds)}"
         )
     if not found:
         typer.echo("no alerts")
