@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import TOPIC_ROLES, Settings
+from pipeline.config import TOPIC_ROLES, Settings, get_settings
 from pipeline.kafka_io import ensure_topics
 from pipeline.stack import stack_down, stack_up
 
@@ -59,3 +59,15 @@ def redis_db(stack_settings: Settings):  # type: ignore[no-untyped-def]
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture()
+def unconfigured_cwd(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[pytest.MonkeyPatch]:
+    """A command line run from an empty folder: no .env, no stack.json, nothing configured."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPINION_STATE_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()

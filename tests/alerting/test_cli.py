@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import typer
@@ -14,7 +12,7 @@ from typer.testing import CliRunner
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.cli import register
 from pipeline.alerting.store import AlertStore
-from pipeline.config import Settings, get_settings
+from pipeline.config import Settings
 from tests.aggregation.factories import T0, make_post
 from tests.alerting.servers import sample_alert
 
@@ -27,18 +25,11 @@ def _app() -> typer.Typer:
     return app
 
 
-@pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)  # no .env, no stack.json: nothing configured
-    monkeypatch.setenv("OPINION_STATE_DIR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
-
-
 @pytest.mark.integration
-def test_stats_and_alert_commands(env, redis_db, stack_settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    env.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
+def test_stats_and_alert_commands(
+    unconfigured_cwd: pytest.MonkeyPatch, redis_db, stack_settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    unconfigured_cwd.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
     store = AggregateStore(redis_db, stack_settings)
     store.record_batch(
         [make_post("1", T0, "negative", watches=["acme", "bank"]),
@@ -85,9 +76,9 @@ def test_stats_and_alert_commands(env, redis_db, stack_settings: Settings) -> No
 
 @pytest.mark.integration
 def test_deliveries_lists_parked_ones_and_retry_requeues_them(
-    env, redis_db, stack_settings: Settings
+    unconfigured_cwd: pytest.MonkeyPatch, redis_db, stack_settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
-    env.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
+    unconfigured_cwd.setenv("OPINION_REDIS_URL", stack_settings.resolved_redis_url())
     store = AlertStore(redis_db, stack_settings)
     for alert_id in ("a-1", "a-2"):
         store.open(sample_alert(alert_id))

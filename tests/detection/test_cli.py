@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline.config import get_settings
 from pipeline.detection.cli import register
 
 runner = CliRunner()
@@ -24,16 +22,9 @@ def _app() -> typer.Typer:
     return app
 
 
-@pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)  # no .env, no stack.json: nothing configured
-    monkeypatch.setenv("OPINION_STATE_DIR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
-
-
-def test_detect_labels_every_input_row_without_services(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_detect_labels_every_input_row_without_services(
+    unconfigured_cwd: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(3)
     n = 240
     t = 1_772_409_600 + np.cumsum(rng.uniform(20, 100, n))  # irregular, ~1 min apart
@@ -67,7 +58,9 @@ def test_detect_labels_every_input_row_without_services(env, tmp_path: Path) -> 
     assert bad.exit_code == 2 and "nope" in bad.output
 
 
-def test_detect_on_a_plain_count_series_finds_the_mention_spike(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_detect_on_a_plain_count_series_finds_the_mention_spike(
+    unconfigured_cwd: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(4)
     n = 600
     counts = rng.poisson(30, n)
