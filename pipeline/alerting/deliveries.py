@@ -222,7 +222,9 @@ class DeliveryStore:
         ]
         found = [d for d in found if d.alert_id == alert_id]
         order = {event: i for i, event in enumerate(EVENTS)}
-        return sorted(found, key=lambda d: (order.get(d.event, 9), d.created_at, d.channel))
+        # by event, then revision and channel (the delivery id); not by time: the Lua
+        # script re-encodes a settled record's floats to 14 digits
+        return sorted(found, key=lambda d: (order.get(d.event, len(order)), d.id))
 
     def pending(self, channel: str | None = None) -> list[Delivery]:
         """Deliveries waiting to be sent (or being sent), soonest due first."""
