@@ -1,11 +1,12 @@
 """Alert delivery channels: generic JSON webhook, Slack-compatible webhook, SMTP email, Kafka.
 
 Each is a small class with ``name`` and ``send(alert, event, idempotency_key)``; ``send``
-raises on failure (the dispatcher retries). None of them is called on the pipeline's thread.
+raises on failure (the outbox retries or parks the delivery, ``pipeline.alerting.outbox``).
+None of them is called on the pipeline's thread.
 
 Webhook URLs are secrets (a Slack incoming-webhook URL is its own credential, and a generic
 webhook's secret sits in its path), so failures name only the endpoint's scheme, host and
-port: the dispatcher logs them and parks them in Redis. (httpx's own INFO log line, which
+port: the outbox logs them and keeps them with the delivery in Redis. (httpx's own INFO line, which
 has the whole URL, is silenced by the CLI.)
 
 Text from posts, watches and terms is untrusted: Slack gets it escaped, e-mail headers get
