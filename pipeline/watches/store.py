@@ -6,6 +6,7 @@ every change increments, so workers reload only when something changed.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import redis
@@ -13,6 +14,7 @@ import yaml
 
 from pipeline.watches.model import Watch, WatchSet
 
+log = logging.getLogger(__name__)
 WATCHES_KEY = "opinion:watches"
 VERSION_KEY = "opinion:watches:version"
 
@@ -31,8 +33,15 @@ class WatchStore:
         self.redis = client
 
     def all(self) -> list[Watch]:
-        raw = self.redis.hgetall(WATCHES_KEY)
-        return sorted((Watch.model_validate_json(v) for v in raw.values()), key=lambda w: w.id)
+        """Every valid watch; a broken one (not a valid watch, or a query that does not
+        compile) is logged and skipped, so it never stops scoring for the others."""
+        watches = []
+        for watch_id, raw in self.redis.hgetall(WATCHES_KEY).items():
+            try:
+                watches.append(Watch.model_validate_json(raw))
+            except (ValueError, RecursionError) as exc:
+                log.warning("watch %r in Redis is broken and skipped: %s", watch_id, exc)
+        return sorted(watches, key=lambda w: w.id)
 
     def get(self, watch_id: str) -> Watch | None:
         raw = self.redis.hget(WATCHES_KEY, watch_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.watches.model import Watch
-from pipeline.watches.store import WatchStore, load_watch_file
+from pipeline.watches.store import WATCHES_KEY, WatchStore, load_watch_file
 
 pytestmark = pytest.mark.integration
 
@@ -27,3 +27,12 @@ def test_seed_edit_and_version(redis_db, tmp_path: Path) -> None:  # type: ignor
     assert store.version() > v1
     assert store.watch_set().match("northbank and acme", lang="en", source="social") == ["bank"]
     assert store.delete("bank") and [w.id for w in store.all()] == ["acme"]
+
+
+def test_a_broken_watch_in_redis_is_skipped_not_fatal(redis_db) -> None:  # type: ignore[no-untyped-def]
+    store = WatchStore(redis_db)
+    store.put(Watch(id="acme", name="Acme", query="acme"))
+    redis_db.hset(WATCHES_KEY, "junk", b"{not json")
+    redis_db.hset(WATCHES_KEY, "bad-query", b'{"id": "bad-query", "name": "x", "query": "(("}')
+    assert [w.id for w in store.all()] == ["acme"]
+    assert store.watch_set().match("acme flight", lang="en", source="social") == ["acme"]
