@@ -1,4 +1,4 @@
-"""Live surge detection on event time: evaluate closed buckets, open and resolve alerts.
+"""Live surge detection on event time: evaluate closed buckets; open, escalate, resolve alerts.
 
 ``LiveDetector.evaluate(watermark)`` runs, for every watch with data, the detector over the
 buckets that closed before ``watermark`` and were not evaluated yet. Detector state lives in
@@ -93,7 +93,8 @@ class LiveDetector:
 
     def evaluate(self, watermark: datetime) -> list[AlertChange]:
         """Judge buckets ending at or before ``watermark`` (event time; lateness already
-        subtracted, see ``watermark_from``). Returns newly opened and resolved alerts."""
+        subtracted, see ``watermark_from``). Returns what it did to alerts: opened,
+        escalated, resolved."""
         wm = epoch(watermark)
         closed_end = wm - wm % self.bucket_s
         pending = [w for w in self.store.watch_ids() if self._next.get(w, -1) < closed_end]
