@@ -12,12 +12,14 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from pipeline.model.types import SentimentScorer
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Path | None], SentimentScorer]
+T = TypeVar("T")
 
 
 class ModelHolder:
@@ -32,6 +34,10 @@ class ModelHolder:
     @property
     def version(self) -> str:
         return self.current.version
+
+    async def in_loader_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (e.g. hashing a model's files) in the model-loading thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._loading, fn)
 
     async def swap(self, path: Path | None, version: str | None = None) -> bool:
         """Load ``path`` (None = resolve the registry's current) and switch; False if same."""

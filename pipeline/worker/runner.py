@@ -10,6 +10,7 @@ import typer
 
 from pipeline.config import ConfigError, Settings
 from pipeline.kafka_io import broker_healthy
+from pipeline.model.registry import RegistryError
 from pipeline.redis_io import redact_url, redis_client, redis_healthy
 from pipeline.watches.store import WatchStore, load_watch_file
 
@@ -68,7 +69,11 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
         typer.secho(f"error: {problem}", fg="red", err=True)
         return 2
     seed_watches(settings)
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except RegistryError as exc:  # the registry's current model failed its checksums
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        return 2
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
     return 0

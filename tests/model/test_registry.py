@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.model.registry import ModelRegistry, RegistryError
+from pipeline.model.registry import ChecksumError, ModelRegistry, RegistryError, UnsealedVersion
 
 
 def _model(tmp_path: Path, name: str) -> Path:
@@ -46,3 +46,43 @@ def test_dangling_pointer_is_ignored(tmp_path: Path) -> None:
     reg = ModelRegistry(tmp_path)
     tmp_path.joinpath("current").write_text("gone\n")
     assert reg.current() is None
+
+
+def test_publish_records_checksums_and_verify_accepts_intact_files(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "models")
+    src = _model(tmp_path, "v1")
+    (src / "sub").mkdir()
+    (src / "sub" / "weights.bin").write_bytes(b"\x00" * 3000)
+    reg.publish(src, "v1")
+    recorded = reg.recorded_checksums("v1")
+    assert recorded is not None and set(recorded) == {"model_card.json", "sub/weights.bin"}
+    assert reg.verify("v1") == reg.path("v1")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        (lambda d: (d / "model_card.json").write_text('{"version": "evil"}'), "model_card.json"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"x"), "model.safetensors was added"),
+        (lambda d: (d / "model_card.json").unlink(), "model_card.json is missing"),
+    ],
+)
+def test_tampered_version_is_refused_naming_the_file(tmp_path: Path, tamper, named) -> None:  # type: ignore[no-untyped-def]
+    reg = ModelRegistry(tmp_path / "models")
+    reg.publish(_model(tmp_path, "v1"), "v1")
+    tamper(reg.path("v1"))
+    with pytest.raises(ChecksumError, match=named):
+        reg.verify("v1")
+    with pytest.raises(ChecksumError):
+        reg.set_current("v1")  # promote/rollback refuse it too
+    assert reg.current_version() is None
+
+
+def test_version_without_checksums_is_unsealed_until_promoted(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "models")
+    reg.publish(_model(tmp_path, "old"), "old")
+    (reg.checksums_dir / "old.json").unlink()  # as published before checksums existed
+    with pytest.raises(UnsealedVersion, match="opinion model promote old"):
+        reg.verify("old")
+    reg.set_current("old")  # what `opinion model promote old` does: records them
+    assert reg.verify("old") == reg.path("old")
