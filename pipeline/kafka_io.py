@@ -98,8 +98,17 @@ def consumer(
         raise _unavailable(settings) from exc
 
 
+def topic_configs(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    """Topic-level configs set when a topic is created: the dead-letter topic keeps raw
+    personal data (original bytes), so it gets its own retention."""
+    if spec.role == "dead_letter" and settings.dead_letter_retention_s > 0:
+        return {"retention.ms": str(settings.dead_letter_retention_s * 1000)}
+    return {}
+
+
 def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
-    """Create each topic that does not exist yet; returns the names created."""
+    """Create each topic that does not exist yet (with ``topic_configs``); returns the names
+    created. Existing topics are left as they are (docs/privacy.md: changing retention)."""
     wanted = list(specs if specs is not None else settings.topics().values())
     admin = admin_client(settings)
     try:
@@ -108,7 +117,10 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) 
         created: list[str] = []
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1)])
+                configs = topic_configs(settings, spec)
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=configs)]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

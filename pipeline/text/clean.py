@@ -27,7 +27,8 @@ def clean_text(text: str) -> str:
 def repost_fingerprint(text: str) -> str:
     """Hash of the text with case, links, handles, 'RT' prefixes and punctuation removed.
 
-    Two posts with the same fingerprint say the same thing: the later one is a repost.
+    Two posts with the same fingerprint say the same thing: the later one is a repost. It
+    is a plain hash of unmasked text: never store it as is (``RepostGuard`` keys it).
     """
     text = _URL.sub(" ", text.casefold())
     text = _REPOST_PREFIX.sub("", text.strip())
