@@ -26,6 +26,8 @@ RECORD_SHA = hashlib.sha1(RECORD_LUA.encode("utf-8")).hexdigest()
 HGETALL_ABOVE = 200  # read a partition with HGETALL when more buckets than this are needed
 MAX_BUCKETS = 200_000
 MAX_TERMS_PER_POST = 20
+MAX_TERM_CHARS = 64
+"""Longer explanation terms are not counted (a token flood must not bloat Redis)."""
 SAMPLES_PER_BUCKET = 10
 """Most negative posts kept per watch and base bucket (alert examples)."""
 
@@ -126,6 +128,7 @@ class Plans:
             ts = epoch(event.created_at)
             updates_idx = update_list(ts, event.source, keys.norm_lang(event.lang))
             terms = [t.strip().casefold() for t in event.explanation if t and t.strip()]
+            terms = [t for t in terms if len(t) <= MAX_TERM_CHARS]
             terms = list(dict.fromkeys(terms))[:MAX_TERMS_PER_POST]
             terms_idx = samples_idx = 0
             if event.label == "negative":
@@ -150,6 +153,7 @@ class Plans:
             "ttl": self.ttl,
             "cap": self.cap,
             "scap": max(SAMPLES_PER_BUCKET, self.settings.alert_sample_posts),
+            "tcap": self.settings.max_terms_per_bucket,
             "recent": recent,
             "upd": upd,
             "ev": planned,

@@ -4,6 +4,7 @@
 -- ARGV[1]: JSON {"mttl": marker TTL s, "ttl": bucket TTL s, "cap": recent-list cap,
 --                "recent": KEYS index of the recent list (0 = none),
 --                "scap": negative samples kept per bucket,
+--                "tcap": distinct terms kept per terms key (the least frequent go first),
 --                "upd": [{key_idx, bucket, ...}, ...] (the counters an event adds to,
 --                        shared by every event of the same bucket, source and language),
 --                "ev": [event, ...]}
@@ -73,6 +74,10 @@ end
 for idx, counts in pairs(terms) do
   for term, by in pairs(counts) do
     redis.call('ZINCRBY', KEYS[idx], by, term)
+  end
+  if redis.call('ZCARD', KEYS[idx]) > plan.tcap then
+    -- a flood of distinct terms: keep the most frequent, so the set stays bounded
+    redis.call('ZREMRANGEBYRANK', KEYS[idx], 0, -(plan.tcap + 1))
   end
   redis.call('EXPIRE', KEYS[idx], plan.ttl)
 end

@@ -29,6 +29,8 @@ def list_watches(as_json: bool = typer.Option(False, "--json")) -> None:
     for w in watches:
         state = "on " if w.enabled else "off"
         typer.echo(f"{w.id:20} {state} {w.name:24} {w.query}")
+    for watch_id, error in _store().broken().items():
+        typer.echo(f"{watch_id:20} BROKEN (skipped by workers; fix or remove it): {error}")
 
 
 @watches_app.command("seed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.schemas import SourceType
 from pipeline.watches.query import Matcher, compile_query
 
+log = logging.getLogger(__name__)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -19,12 +21,12 @@ class Watch(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(description="Stable slug: lowercase letters, digits, '-' and '_'.")
-    name: str
-    query: str
+    name: str = Field(max_length=200)
+    query: str = Field(description="See ``pipeline.watches.query`` (length and depth limited).")
     languages: list[str] | None = Field(None, description="Only these languages (None = all).")
     sources: list[SourceType] | None = Field(None, description="Only these sources.")
     enabled: bool = True
-    description: str = ""
+    description: str = Field("", max_length=2000)
     detector: dict[str, Any] | None = Field(None, description="Spike-detector overrides.")
 
     @field_validator("id")
@@ -45,20 +47,45 @@ class Watch(BaseModel):
 
 
 class WatchSet:
-    """Compiled, enabled watches; ``match`` returns the ids a post belongs to."""
+    """Compiled, enabled watches; ``match`` returns the ids a post belongs to.
 
-    def __init__(self, watches: list[Watch]) -> None:
-        self._compiled = [(w, w.matcher()) for w in watches if w.enabled]
+    A watch whose query fails to compile or raises while matching (e.g. a stored query
+    nested too deep) is moved to ``broken`` (id -> error) and never fails a post.
+    """
+
+    def __init__(self, watches: list[Watch], broken: dict[str, str] | None = None) -> None:
+        self.broken: dict[str, str] = dict(broken or {})
+        self._compiled: list[tuple[Watch, Matcher]] = []
+        for watch in watches:
+            if not watch.enabled:
+                continue
+            try:
+                self._compiled.append((watch, watch.matcher()))
+            except (ValueError, RecursionError) as exc:
+                self._mark_broken(watch.id, exc)
 
     def __len__(self) -> int:
         return len(self._compiled)
 
+    def _mark_broken(self, watch_id: str, exc: BaseException) -> None:
+        self.broken[watch_id] = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("watch %r is broken and skipped: %s", watch_id, self.broken[watch_id])
+
     def match(self, text: str, *, lang: str, source: str, title: str | None = None) -> list[str]:
         folded = (f"{title}\n{text}" if title else text).casefold()
-        return [
-            watch.id
-            for watch, matches in self._compiled
-            if (watch.languages is None or lang in watch.languages)
-            and (watch.sources is None or source in watch.sources)
-            and matches(folded)
-        ]
+        ids = []
+        failed = []
+        for watch, matches in self._compiled:
+            if (watch.languages is not None and lang not in watch.languages) or (
+                watch.sources is not None and source not in watch.sources
+            ):
+                continue
+            try:
+                if matches(folded):
+                    ids.append(watch.id)
+            except Exception as exc:  # one bad watch must not fail the post
+                self._mark_broken(watch.id, exc)
+                failed.append(watch.id)
+        if failed:
+            self._compiled = [(w, m) for w, m in self._compiled if w.id not in failed]
+        return ids

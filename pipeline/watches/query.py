@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 Matcher = Callable[[str], bool]
 
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_DEPTH = 32
+"""Deepest nesting of ``NOT`` and parentheses: deeper queries would overflow the stack."""
+
 _TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|"(?P<phrase>[^"]*)"|(?P<word>[^\s()"]+))')
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -68,6 +72,15 @@ class _Parser:
     def __init__(self, tokens: list[_Tok]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """Enter a ``NOT`` or parenthesis; refuse queries nested deeper than the limit."""
+        self.depth += 1
+        if self.depth > MAX_QUERY_DEPTH:
+            raise QuerySyntaxError(
+                f"query nests NOT/parentheses over {MAX_QUERY_DEPTH} levels deep; simplify it"
+            )
 
     def peek(self) -> _Tok | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -104,7 +117,9 @@ class _Parser:
         tok = self.peek()
         if tok is not None and tok.kind == "NOT":
             self.take()
+            self.nest()
             inner = self.not_expr()
+            self.depth -= 1
             return lambda t: not inner(t)
         return self.atom()
 
@@ -116,15 +131,22 @@ class _Parser:
         if tok.kind == "TERM":
             return _term_matcher(tok.text)
         if tok.kind == "(":
+            self.nest()
             inner = self.or_expr()
             closing = self.peek()
             if closing is None or closing.kind != ")":
                 raise QuerySyntaxError("missing ')'")
             self.take()
+            self.depth -= 1
             return inner
         raise QuerySyntaxError(f"unexpected {tok.kind!r} where a term was expected")
 
 
 def compile_query(query: str) -> Matcher:
-    """Compile a query to a function of *case-folded* text."""
+    """Compile a query to a function of *case-folded* text; ``QuerySyntaxError`` for an
+    invalid one, or one over ``MAX_QUERY_CHARS`` characters or ``MAX_QUERY_DEPTH`` levels."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(
+            f"query is {len(query)} characters, over the {MAX_QUERY_CHARS}-character limit"
+        )
     return _Parser(_tokenise(query)).parse()

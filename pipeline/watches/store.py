@@ -7,6 +7,7 @@ every change increments, so workers reload only when something changed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import redis
@@ -26,6 +27,36 @@ def load_watch_file(path: Path) -> list[Watch]:
     return [Watch.model_validate(item) for item in items]
 
 
+def parse_watches(raw: Mapping[bytes | str, bytes | str]) -> tuple[list[Watch], dict[str, str]]:
+    """The valid watches of a ``WATCHES_KEY`` hash (by id) and the broken ones (id -> error):
+    not a valid watch, or a query that does not compile (too long, too deep, bad syntax).
+    A broken watch is logged and skipped, so it never stops scoring for the others."""
+    watches: list[Watch] = []
+    broken: dict[str, str] = {}
+    for key, value in raw.items():
+        watch_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        try:
+            watches.append(Watch.model_validate_json(value))
+        except (ValueError, RecursionError) as exc:
+            broken[watch_id] = _short_error(exc)
+            log.warning("watch %r in Redis is broken and skipped: %s", watch_id, exc)
+    return sorted(watches, key=lambda w: w.id), broken
+
+
+def _short_error(exc: Exception) -> str:
+    """A validation error's messages on one line (pydantic's own text spans lines)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'watch'}: {e['msg']}"
+                for e in errors(include_url=False)
+            )[:500]
+        except Exception:  # fall back to the plain text
+            pass
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
 class WatchStore:
     """CRUD for watches on a sync Redis client."""
 
@@ -33,15 +64,12 @@ class WatchStore:
         self.redis = client
 
     def all(self) -> list[Watch]:
-        """Every valid watch; a broken one (not a valid watch, or a query that does not
-        compile) is logged and skipped, so it never stops scoring for the others."""
-        watches = []
-        for watch_id, raw in self.redis.hgetall(WATCHES_KEY).items():
-            try:
-                watches.append(Watch.model_validate_json(raw))
-            except (ValueError, RecursionError) as exc:
-                log.warning("watch %r in Redis is broken and skipped: %s", watch_id, exc)
-        return sorted(watches, key=lambda w: w.id)
+        """Every valid watch, by id; broken ones are skipped (see ``broken``)."""
+        return parse_watches(self.redis.hgetall(WATCHES_KEY))[0]
+
+    def broken(self) -> dict[str, str]:
+        """Watches in Redis that cannot be used (id -> why), e.g. for the dashboard."""
+        return parse_watches(self.redis.hgetall(WATCHES_KEY))[1]
 
     def get(self, watch_id: str) -> Watch | None:
         raw = self.redis.hget(WATCHES_KEY, watch_id)
@@ -72,4 +100,4 @@ class WatchStore:
         return int(self.redis.get(VERSION_KEY) or 0)
 
     def watch_set(self) -> WatchSet:
-        return WatchSet(self.all())
+        return WatchSet(*parse_watches(self.redis.hgetall(WATCHES_KEY)))

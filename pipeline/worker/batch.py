@@ -25,6 +25,7 @@ from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.ingest import PreparedPost, prepare
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
+from pipeline.worker.poison import AttemptTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +57,13 @@ class BatchResult:
     done_ids: list[str] = field(default_factory=list)
     latest_event: dict[tuple[str, int], float] = field(default_factory=dict)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    messages: list[RawMessage] = field(default_factory=list)  # their attempts clear on commit
+
+    def note_offset(self, msg: RawMessage) -> None:
+        """Count ``msg`` in the partition progress of this chunk."""
+        if msg.offset is not None:
+            where = (msg.topic, msg.partition or 0)
+            self.next_offsets[where] = max(msg.offset + 1, self.next_offsets.get(where, 0))
 
     def progress(self) -> list[tuple[str, int, float, int]]:
         """(topic, partition, latest event time, next offset) per partition in the chunk."""
@@ -101,8 +109,10 @@ class BatchProcessor:
         watches: Callable[[], Awaitable[WatchSet]],
         metrics: WorkerMetrics | None = None,
         progress: ProgressSink | None = None,
+        attempts: AttemptTracker | None = None,
     ) -> None:
         self.settings = settings
+        self.attempts = attempts
         self.model = model
         self.guard = guard
         self.aggregates = aggregates
@@ -114,14 +124,12 @@ class BatchProcessor:
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Everything up to (not including) publishing; never raises for bad input."""
-        result = BatchResult()
+        result = BatchResult(messages=list(messages))
         self.metrics.inc("consumed", len(messages))
         watch_set = await retry_forever("loading watches", self.watches, self.metrics)
         prepared: list[tuple[RawMessage, PreparedPost]] = []
         for msg in messages:
-            if msg.offset is not None:
-                where = (msg.topic, msg.partition or 0)
-                result.next_offsets[where] = max(msg.offset + 1, result.next_offsets.get(where, 0))
+            result.note_offset(msg)
             try:
                 post = prepare(
                     msg.value, settings=self.settings, watches=watch_set, salt=self._salt
@@ -166,18 +174,64 @@ class BatchProcessor:
         model does not wait for the broker and Redis (measured: it idled ~40% of the time
         with one chunk at a time). Commits stay in chunk order, and this returns only when
         every chunk is committed: the caller may then acknowledge all of ``messages``.
+
+        A chunk with offsets attempted before and never committed (a worker died on it) is
+        handled one message at a time, and a message attempted ``poison_max_attempts``
+        times is dead-lettered unprocessed (``pipeline.worker.poison``).
         """
         size = self.settings.batch_max_size
         pending: asyncio.Future[None] | None = None
         try:
             for start in range(0, len(messages), size):
-                result = await self.process(messages[start : start + size])
+                chunk = messages[start : start + size]
+                before = await self._begin(chunk)
+                if any(before):
+                    if pending is not None:
+                        await pending
+                        pending = None
+                    await self._isolate(chunk, before, publish)
+                    continue
+                result = await self.process(chunk)
                 if pending is not None:
                     await pending
                 pending = asyncio.ensure_future(self._publish_and_commit(result, publish))
         finally:
             if pending is not None:
                 await pending
+
+    async def _begin(self, chunk: Sequence[RawMessage]) -> list[int]:
+        """Attempts each message had before (all 0 without an attempt tracker)."""
+        tracker = self.attempts
+        if tracker is None:
+            return [0] * len(chunk)
+        return await retry_forever("recording attempts", lambda: tracker.begin(chunk), self.metrics)
+
+    async def _isolate(
+        self,
+        chunk: Sequence[RawMessage],
+        before: list[int],
+        publish: Callable[[BatchResult], Awaitable[None]],
+    ) -> None:
+        """Process a chunk a worker died on one message at a time: dead-letter the messages
+        at the attempt limit, record one more attempt for each other one just before it."""
+        tracker = self.attempts
+        assert tracker is not None
+        limit = self.settings.poison_max_attempts
+        for msg, attempts in zip(chunk, before, strict=True):
+            if attempts >= limit:
+                log.warning("Dead-lettering a message that killed the worker %d times", attempts)
+                result = BatchResult(messages=[msg])
+                result.note_offset(msg)
+                reason = f"poison: killed the worker {attempts} times"
+                result.dead.append(self._dead(msg, reason, "score"))
+                self.metrics.inc("consumed")
+            else:
+                if attempts:
+                    await retry_forever(
+                        "recording an attempt", lambda m=msg: tracker.again(m), self.metrics
+                    )
+                result = await self.process([msg])
+            await self._publish_and_commit(result, publish)
 
     async def _publish_and_commit(
         self, result: BatchResult, publish: Callable[[BatchResult], Awaitable[None]]
@@ -198,6 +252,11 @@ class BatchProcessor:
         if self.progress is not None and progress:
             sink = self.progress
             await retry_forever("recording progress", lambda: sink(progress), self.metrics)
+        tracker = self.attempts
+        if tracker is not None and result.messages:
+            await retry_forever(
+                "clearing attempts", lambda: tracker.clear(result.messages), self.metrics
+            )
         self.metrics.inc("scored", len(result.scored))
         self.metrics.inc("dead_lettered", len(result.dead))
         now = time.time()

@@ -74,7 +74,7 @@ def prepare(
     if not cleaned:
         raise InvalidMessage("normalise", "text has no visible characters after cleaning")
     clean_title = clean_text(post.title) if post.title else None
-    lang = (post.lang or "").strip().lower()[:8] or detect_language(cleaned)
+    lang = post.lang or detect_language(cleaned)  # validated and normalised by ``Post``
     # Watches match the unmasked text (a handle like @AcmeAir names the brand); only the
     # masked text leaves this function.
     watch_ids = watches.match(cleaned, lang=lang, source=post.source, title=clean_title)

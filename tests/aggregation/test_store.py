@@ -232,3 +232,23 @@ def test_negative_samples_outlive_the_recent_list(store: AggregateStore, redis_d
     assert [p.id for p in samples] == ["e14", "e13", "e12"]
     assert store.negative_samples("w1", T0, T0 + timedelta(minutes=1), 0) == []
     assert store.negative_samples("w2", T0, T0 + timedelta(minutes=1), 3) == []
+
+
+def test_a_flood_of_distinct_terms_is_capped_per_bucket(redis_db, stack_settings) -> None:  # type: ignore[no-untyped-def]
+    capped = AggregateStore(
+        redis_db, stack_settings.model_copy(update={"max_terms_per_bucket": 50})
+    )
+    frequent = [
+        make_post(f"f{i}", T0, "negative", watches=["w"], terms=["outage"]) for i in range(5)
+    ]
+    flood = [
+        make_post(f"u{i}", T0, "negative", watches=["w"], terms=[f"tok{i}-{j}" for j in range(20)])
+        for i in range(30)
+    ]  # 600 distinct terms
+    long = [make_post("long", T0, "negative", watches=["w"], terms=["x" * 65, "outage"])]
+    assert capped.record_batch(frequent) == 5
+    assert capped.record_batch(flood[:15]) + capped.record_batch(flood[15:] + long) == 31
+    bucket = epoch(T0) - epoch(T0) % stack_settings.bucket_s
+    assert redis_db.zcard(keys.terms_key("w", bucket)) == 50
+    top = capped.top_terms("w", T0, T0 + timedelta(minutes=1), 1)
+    assert top == [("outage", 6)]  # the frequent term survives; the 65-char one is dropped

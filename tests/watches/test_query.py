@@ -51,3 +51,40 @@ def test_watch_validation() -> None:
         Watch(id="Bad Id", name="x", query="a")
     with pytest.raises(ValueError):
         Watch(id="ok", name="x", query="(a")
+
+
+def test_a_thousand_nested_nots_are_refused_at_creation() -> None:
+    with pytest.raises(ValueError, match="2000-character limit"):
+        Watch(id="deep", name="Deep", query="NOT " * 1000 + "acme")
+    with pytest.raises(ValueError, match="32 levels"):  # short enough, still too deep
+        Watch(id="deep", name="Deep", query="NOT " * 400 + "acme")
+    with pytest.raises(QuerySyntaxError, match="32 levels"):
+        compile_query("(" * 33 + "acme" + ")" * 33)
+
+
+def test_queries_at_the_limits_compile() -> None:
+    assert compile_query("NOT " * 31 + "(acme)")("acme") is False  # 32 levels, odd NOTs
+    assert compile_query(" OR ".join(f"t{i}" for i in range(400))[:2000])("t3") is True
+
+
+class _Exploding(Watch):
+    def matcher(self):  # type: ignore[no-untyped-def]
+        def matches(text: str) -> bool:
+            raise RecursionError("maximum recursion depth exceeded")
+
+        return matches
+
+
+def test_a_watch_that_fails_to_compile_or_match_is_broken_not_fatal() -> None:
+    stored = Watch.model_construct(id="deep", name="D", query="NOT " * 400 + "x", enabled=True)
+    watches = WatchSet(
+        [
+            Watch(id="ok", name="OK", query="acme"),
+            stored,  # written before the limits existed: never validated
+            _Exploding(id="boom", name="Boom", query="acme"),
+        ]
+    )
+    assert "32 levels" in watches.broken["deep"]
+    assert watches.match("acme", lang="en", source="social") == ["ok"]
+    assert watches.broken["boom"].startswith("RecursionError") and len(watches) == 1
+    assert watches.match("acme again", lang="en", source="social") == ["ok"]

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.redis_io import redis_client
+from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
 from tests.harness import PHRASES, WorkerProcess, consume_all, overall_volume, produce, seed_watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -145,3 +146,39 @@ def test_two_workers_split_partitions_and_survive_a_kill(fresh_topics: Settings)
         second.stop()
     assert {valid[s["id"]] for s in scored} == groups, "a post was lost"
     assert volume(settings) == len(groups), "aggregates double-counted or lost posts"
+
+
+def test_a_corrupt_watch_and_an_oversized_url_fail_nothing_else(fresh_topics: Settings) -> None:
+    """A broken watch in Redis is skipped (other posts keep being scored and matched), and a
+    post with a 100 KB url, well under the message size limit, is dead-lettered naming url."""
+    settings = fresh_topics
+    client = redis_client(settings)
+    client.flushdb()
+    seed_watch(settings)
+    client.hset(WATCHES_KEY, "corrupt", b'{"id": "corrupt", "query": "((("}')
+    client.hset(
+        WATCHES_KEY, "deep", json.dumps({"id": "deep", "name": "d", "query": "NOT " * 400 + "x"})
+    )
+    client.incr(VERSION_KEY)
+    client.close()
+    posts = [
+        {"id": f"lim-{i}", "source": "social", "lang": "en",
+         "created_at": (START + timedelta(seconds=i)).isoformat(),
+         "text": f"Acme update {i}: {PHRASES[i % len(PHRASES)]}"}
+        for i in range(20)
+    ]  # fmt: skip
+    posts[7]["url"] = "https://example.com/" + "a" * 100_000
+    messages = [("social", p["id"].encode(), json.dumps(p).encode()) for p in posts]
+    assert len(messages[7][2]) < settings.max_message_bytes
+    worker = WorkerProcess(settings)
+    try:
+        worker.wait_ready()
+        assert produce(settings, messages) == len(messages)
+        scored = consume_all(settings, "scored", until=lambda got: len(got) >= 19, timeout_s=120)
+        dead = consume_all(settings, "dead_letter", until=lambda got: len(got) >= 1, timeout_s=30)
+    finally:
+        worker.stop()
+    assert sorted(s["id"] for s in scored) == sorted(p["id"] for p in posts if p["id"] != "lim-7")
+    assert all(s["watch_ids"] == ["acme"] for s in scored)
+    assert [d["stage"] for d in dead] == ["validate"]
+    assert dead[0]["error"].startswith("url: longer than 2048 characters")
