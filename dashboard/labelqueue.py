@@ -90,6 +90,23 @@ def from_sample(sample: Mapping[str, Any], alert: Alert) -> QueueItem | None:
     )
 
 
+def find_item(
+    posts: Iterable[ScoredPost], alerts: Iterable[Alert], post_id: str
+) -> QueueItem | None:
+    """The monitor's own copy of ``post_id`` (a kept scored post, else an alert's sample):
+    what a label for it is built from; ``None`` when the monitor does not hold it."""
+    for post in posts:
+        if post.id == post_id:
+            return from_post(post)
+    for alert in alerts:
+        for sample in alert.sample_posts:
+            if str(sample.get("id")) == post_id:
+                item = from_sample(sample, alert)
+                if item is not None:
+                    return item
+    return None
+
+
 def build_queue(
     posts: Iterable[ScoredPost],
     alerts: Iterable[Alert],

@@ -1,4 +1,5 @@
-"""``opinion train`` and ``opinion model list|promote|rollback`` (entry point ``opinion.commands``).
+"""``opinion train`` and ``opinion model list|promote|rollback|enable-auto-promote`` (entry
+point ``opinion.commands``).
 
 Exit codes of ``opinion train`` (docs/training.md): 0 when the run did its job — promoted,
 rejected by the gate, dry run, nothing new to learn, waiting for more held-out labels, or
@@ -58,6 +59,14 @@ def train(
             "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."
         ),
     ] = None,
+    accept_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unsigned",
+            help="Also train on labels without a dashboard signature (labels from before "
+            "signing, or no OPINION_LABEL_SIGNING_KEY); the report records it.",
+        ),
+    ] = False,
 ) -> None:
     """Re-fine-tune on new analysts' labels; promote the result only if it is better."""
     from pipeline.config import ConfigError, get_settings
@@ -75,6 +84,7 @@ def train(
             dry_run=dry_run,
             force=force,
             progress=show,
+            accept_unsigned=accept_unsigned,
         )
     except ConfigError:
         raise  # exit 2 with the message (pipeline.cli / training.__main__)
@@ -137,17 +147,42 @@ def promote_cmd(
 
 @model_app.command("rollback")
 def rollback_cmd() -> None:
-    """Make the previously current version current again and announce it."""
+    """Make the previously current version current again and announce it; `opinion train`
+    then holds automatic promotion until the labels change (or enable-auto-promote)."""
     from pipeline.config import get_settings
     from pipeline.model.registry import RegistryError
     from training.registry_ops import rollback
 
+    settings = get_settings()
     try:
-        version, announced = rollback(get_settings())
+        version, announced = rollback(settings)
     except RegistryError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"rolled back: current -> {version}" + ("" if announced else " (not announced)"))
+    typer.echo(
+        "automatic promotion by `opinion train` is held until "
+        f"{settings.training_relearn_after_labels} labelled posts change "
+        "(OPINION_TRAINING_RELEARN_AFTER_LABELS) or `opinion model enable-auto-promote`"
+    )
+
+
+@model_app.command("enable-auto-promote")
+def enable_auto_promote_cmd() -> None:
+    """Lift the hold a rollback put on automatic promotion by `opinion train`."""
+    from pipeline.config import get_settings
+    from pipeline.model.registry import ModelRegistry
+    from training import holds
+
+    hold = holds.enable(ModelRegistry(get_settings().registry_dir))
+    if hold is None:
+        typer.echo("automatic promotion is on: no rollback holds it")
+        return
+    typer.echo(
+        f"automatic promotion re-enabled (held since the rollback of "
+        f"{hold['rejected_version']} at {hold['rolled_back_at']}; lifted by "
+        f"{hold['enabled_by']} at {hold['enabled_at']})"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,12 +1,13 @@
 """The promotion gate: candidate vs current model on the same held-out sets.
 
 Held-out sets: ``base`` (base-corpus tweets the current model never trained on),
-``analysts`` (the fixed hash-selected share of the analysts' labels) and ``overall`` (both
-together, reported). The candidate is promoted only when
+``analysts`` (the fixed hash-selected share of the analysts' labels), ``overall`` (both
+together, reported) and, when ``OPINION_TRAINING_TRUSTED_LABELS`` names a file, ``trusted``
+(labels kept out of Kafka, ``training.trusted``). The candidate is promoted only when
 
 1. its macro-F1 on ``analysts`` is at least ``min_gain`` above the current model's, and
-2. on ``base`` and on ``analysts``, no class loses more than ``class_tolerance`` of recall —
-   unless the loss could be chance: a loss beyond the tolerance fails the gate when a
+2. on ``base``, ``analysts`` and ``trusted``, no class loses more than ``class_tolerance`` of
+   recall — unless the loss could be chance: a loss beyond the tolerance fails the gate when a
    one-sided sign test over that class's examples on which the two models disagree in
    correctness gives p < ``alpha`` (``alpha`` = 1 turns the test off). Classes with fewer
    than ``min_class_support`` held-out examples are listed, not judged.
@@ -27,7 +28,7 @@ from pipeline.schemas import SENTIMENT_LABELS
 from training.datasets import Split
 
 GAIN_SET = "analysts"
-CLASS_SETS = ("base", "analysts")
+CLASS_SETS = ("base", "analysts", "trusted")
 LABELS = list(SENTIMENT_LABELS)
 
 
@@ -146,7 +147,7 @@ def decide(sets: dict[str, Paired], rules: GateRules) -> Decision:
             f">= {cur + rules.min_gain:.4f} (current + {rules.min_gain})",
         )
     )
-    for set_name in CLASS_SETS:
+    for set_name in (name for name in CLASS_SETS if name in sets):
         paired = sets[set_name]
         before, after = paired.metrics("current"), paired.metrics("candidate")
         for idx, label in enumerate(LABELS):
@@ -194,8 +195,11 @@ def score_split(scorer, split: Split) -> np.ndarray:  # type: ignore[no-untyped-
     return np.asarray(out, dtype=np.int64)
 
 
-def evaluate_pair(current, candidate, base: Split, analysts: Split) -> dict[str, Paired]:  # type: ignore[no-untyped-def]
-    """Both models' predictions on ``base``, ``analysts`` and ``overall`` (both together)."""
+def evaluate_pair(  # type: ignore[no-untyped-def]
+    current, candidate, base: Split, analysts: Split, trusted: Split | None = None
+) -> dict[str, Paired]:
+    """Both models' predictions on ``base``, ``analysts``, ``overall`` (both together) and
+    ``trusted`` when given."""
     sets = {
         "base": Paired(base.labels, *(score_split(m, base).tolist() for m in (current, candidate))),
         "analysts": Paired(
@@ -207,6 +211,10 @@ def evaluate_pair(current, candidate, base: Split, analysts: Split) -> dict[str,
         sets["base"].current + sets["analysts"].current,
         sets["base"].candidate + sets["analysts"].candidate,
     )
+    if trusted is not None and len(trusted):
+        sets["trusted"] = Paired(
+            trusted.labels, *(score_split(m, trusted).tolist() for m in (current, candidate))
+        )
     return sets
 
 

@@ -4,7 +4,8 @@ The store is append-only: every run that reads new labels writes one Parquet fil
 (``<data dir>/labels/part-<run id>.parquet``, written to a temp file, fsynced, renamed) and
 only then commits the consumer group's offsets, so a crash in between re-reads the same
 messages next time (at-least-once) and the exact duplicates are dropped on read. Rows keep
-who labelled what and when (``labeled_by``, ``labeled_at``) plus where the message came from
+who labelled what and when (``labeled_by``, ``labeled_at``), the dashboard's ``signature``
+(verified when training sets are built, ``training.vetting``) plus where the message came from
 (``kafka_partition``, ``kafka_offset``) and when the trainer collected it (``collected_at``).
 When there are ``compact_after`` files they are merged into one (duplicates removed; the old
 files are deleted only after the merged one is in place).
@@ -48,6 +49,7 @@ COLUMNS = [
     "labeled_at",
     "model_label",
     "model_version",
+    "signature",
     "collected_at",
     "run_id",
     "kafka_partition",
@@ -86,6 +88,7 @@ def labels_frame(rows: Iterable[dict]) -> pd.DataFrame:
     for column in ("post_id", "text", "label", "lang", "labeled_by", "model_label"):
         frame[column] = frame[column].astype("object")
     frame["model_version"] = frame["model_version"].astype("object")
+    frame["signature"] = frame["signature"].astype("object")
     frame["run_id"] = frame["run_id"].astype("object")
     return frame
 

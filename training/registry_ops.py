@@ -1,4 +1,5 @@
-"""Registry operations with announcements: promote a version, roll back, list.
+"""Registry operations with announcements: promote a version, roll back (holding automatic
+promotion, ``training.holds``), list.
 
 Promotion = ``ModelRegistry.set_current`` (an atomic pointer swap) followed by a
 ``ModelUpdate`` on the model-updates topic; every worker reads that topic and hot-swaps.
@@ -109,15 +110,26 @@ def promote(settings: Settings, version: str, *, action: str = "promote") -> boo
 
 
 def rollback(settings: Settings) -> tuple[str, bool]:
-    """Make the previous version current again; (version, announced)."""
+    """Make the previous version current again; (version, announced).
+
+    Also holds automatic promotion by ``opinion train`` (``training.holds``): the rejected
+    version and the labels it was trained on are recorded, so the next run on (nearly) the
+    same labels does not promote its twin."""
+    from training import holds
+
     registry = ModelRegistry(settings.registry_dir)
     previous = registry.previous()
+    rejected = registry.current_version()
     if previous is None:
         raise RegistryError(
             f"nothing to roll back to in {registry.root}: no earlier version "
-            f"(current: {registry.current_version() or 'none, the bundled default is live'})"
+            f"(current: {rejected or 'none, the bundled default is live'})"
         )
-    return previous, promote(settings, previous, action="rollback")
+    announced = promote(settings, previous, action="rollback")
+    if rejected is not None:
+        holds.record_rollback(registry, rejected)
+        log.info("automatic promotion held after rollback of %s", rejected)
+    return previous, announced
 
 
 def describe(registry: ModelRegistry) -> list[dict]:

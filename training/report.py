@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.model.metrics import Metrics
 
-SETS = ("analysts", "base", "overall")
+SETS = ("analysts", "base", "overall", "trusted")
 
 
 def metrics_summary(metrics: dict[str, Metrics]) -> dict[str, Any]:
@@ -36,6 +36,32 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _label_trust_lines(report: dict[str, Any], labels: dict[str, Any]) -> list[str]:
+    """Which labels were dropped why, who labelled, and how much the analysts agree."""
+    dropped = labels.get("dropped") or {}
+    lines = [
+        f"- usable labels: {labels.get('usable', '?')}; dropped: "
+        + (", ".join(f"{k} {v}" for k, v in dropped.items() if v) or "none")
+    ]
+    if report.get("accept_unsigned") or labels.get("unsigned_accepted"):
+        lines.append(
+            f"- **--accept-unsigned**: {labels.get('unsigned_accepted', 0)} labels without a "
+            "verified dashboard signature were trained on"
+        )
+    by_analyst = labels.get("by_analyst") or {}
+    if by_analyst:
+        lines.append(
+            "- labels per analyst: " + ", ".join(f"{k} {v}" for k, v in by_analyst.items())
+        )
+    agreement = labels.get("agreement") or {}
+    if agreement.get("posts"):
+        lines.append(
+            f"- agreement: {agreement['agreeing']} of {agreement['posts']} posts labelled by "
+            f"several analysts got the same class ({agreement['share']:.0%})"
+        )
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     outcome = report.get("outcome", {})
     lines = [
@@ -55,6 +81,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"({labels.get('conflicting_posts', 0)} with conflicting labels, policy "
             f"`{labels.get('conflict_policy')}`)"
         )
+        lines += _label_trust_lines(report, labels)
+    auto = report.get("auto_promotion")
+    if auto:
+        lines.append(f"- automatic promotion: {auto.get('line')}")
     data = report.get("datasets", {})
     if data:
         lines.append(

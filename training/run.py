@@ -4,15 +4,17 @@ Steps (docs/training.md):
 
 1. take the run lock (another run in progress: say so and stop, exit 0);
 2. read the labels that arrived on the labels topic since the last run into the label
-   store, then resolve conflicts over all stored labels;
+   store, keep those that may train (signed by the dashboard, not future-dated, within each
+   analyst's daily cap: ``training.vetting``), then resolve conflicts over them;
 3. stop with "nothing new to learn" when the resolved labels equal those of the last
    completed run (``--force`` trains anyway), or wait when too few labels are held out;
 4. fine-tune the live model (registry ``current``, else the bundled default) on base
    tweets + analysts' labels;
 5. score the current and the candidate model on the same held-out sets, apply the gate,
    write the report (JSON + Markdown);
-6. if the gate passes: publish the candidate to the registry, point ``current`` at it and
-   announce it on the model-updates topic (workers hot-swap).
+6. if the gate passes and no rollback holds automatic promotion (``training.holds``): publish
+   the candidate to the registry, point ``current`` at it and announce it on the
+   model-updates topic (workers hot-swap).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
-Status = Literal["promoted", "rejected", "dry-run", "nothing-new", "waiting", "busy"]
+Status = Literal["promoted", "rejected", "held", "dry-run", "nothing-new", "waiting", "busy"]
 
 
 @dataclass
@@ -99,8 +101,10 @@ def train(
     dry_run: bool = False,
     force: bool = False,
     progress: bool | None = None,
+    accept_unsigned: bool = False,
 ) -> Outcome:
-    """Run the whole pipeline under the lock."""
+    """Run the whole pipeline under the lock (``accept_unsigned``: train on labels without a
+    valid dashboard signature too; the report records it)."""
     from training.lock import LockBusy, RunLock
 
     data_dir = settings.training_dir
@@ -117,6 +121,7 @@ def train(
             dry_run=dry_run,
             force=force,
             progress=progress,
+            accept_unsigned=accept_unsigned,
         )
     finally:
         lock.release()
@@ -130,12 +135,15 @@ def _train_locked(
     dry_run: bool,
     force: bool,
     progress: bool | None,
+    accept_unsigned: bool = False,
 ) -> Outcome:
     from pipeline.model import resolve_model_dir
     from pipeline.model.loader import build_scorer
     from pipeline.model.registry import ModelRegistry
+    from training import holds
     from training.datasets import build_datasets
     from training.labels import LabelStore, collect_labels, fingerprint, resolve_conflicts
+    from training.vetting import analyst_stats, vet_labels
 
     started = _now()
     run_id = new_run_id(started)
@@ -152,30 +160,49 @@ def _train_locked(
     collected = collect_labels(settings, run_id, store)
     store.compact(run_id, settings.training_compact_after)
     stored = store.read()
-    resolved = resolve_conflicts(stored, settings.training_conflict_policy)
+    vetted = vet_labels(stored, settings, accept_unsigned=accept_unsigned, now=started)
+    usable = vetted.frame
+    resolved = resolve_conflicts(usable, settings.training_conflict_policy)
     conflicting = int(
-        stored.groupby("post_id")["label"].nunique().gt(1).sum() if len(stored) else 0
+        usable.groupby("post_id")["label"].nunique().gt(1).sum() if len(usable) else 0
     )
     labels_info = {
         "collected": len(collected.frame),
         "messages": collected.messages,
         "invalid": collected.invalid,
         "stored": len(stored),
+        "usable": len(usable),
+        **vetted.summary(),
         "posts": len(resolved),
         "conflicting_posts": conflicting,
         "conflict_policy": settings.training_conflict_policy,
+        **analyst_stats(usable),
     }
     log.info(
-        "labels: %d new this run, %d stored, %d labelled posts (%d with conflicting labels)",
+        "labels: %d new this run, %d stored, %d usable (dropped: %s), %d labelled posts "
+        "(%d with conflicting labels)",
         labels_info["collected"],
         labels_info["stored"],
+        len(usable),
+        vetted.dropped_line(),
         labels_info["posts"],
         conflicting,
     )
+    if vetted.unsigned_accepted:
+        log.warning(
+            "--accept-unsigned: %d labels without a verified signature are trained on",
+            vetted.unsigned_accepted,
+        )
     state = load_state(settings)
     last = state.get("last_completed") or {}
     digest = fingerprint(resolved)
     if resolved.empty and not force:
+        if vetted.n_dropped:
+            return Outcome(
+                "nothing-new",
+                f"nothing new to learn: none of the {len(stored)} stored labels may train "
+                f"(dropped: {vetted.dropped_line()}; see docs/training.md, label trust)",
+            )
         return Outcome("nothing-new", "nothing new to learn: no analysts' labels yet")
     if not force and digest == last.get("labels_fingerprint"):
         live = ModelRegistry(settings.registry_dir).current_version() or "the bundled default"
@@ -218,6 +245,15 @@ def _train_locked(
             "no validation data: set OPINION_TRAINING_BASE_VAL_SIZE or "
             "OPINION_TRAINING_VAL_PCT above 0"
         )
+    trusted = None
+    if settings.training_trusted_labels is not None:
+        from training.trusted import TrustedLabelsError, load_trusted
+
+        try:
+            trusted = load_trusted(settings.training_trusted_labels)
+        except (OSError, TrustedLabelsError) as exc:
+            raise TrainingError(str(exc)) from exc
+        log.info("trusted label set: %d texts (%s)", len(trusted), settings.training_trusted_labels)
 
     # 3. fine-tune
     from training.build_default import save_fp16
@@ -255,6 +291,7 @@ def _train_locked(
         save_fp16(work / "checkpoint", package)
         card = _candidate_card(settings, en_card, version, current.version, run_id, result, ds)
         card.save(package)
+        holds.write_snapshot(package, resolved, digest)
 
         # 4. evaluate and gate
         from training.gate import GateRules, decide, evaluate_pair, metrics_of
@@ -266,11 +303,13 @@ def _train_locked(
             current.version,
         )
         candidate = build_scorer(settings, package)
-        sets = evaluate_pair(current, candidate, ds.base_heldout, ds.analyst_heldout)
+        sets = evaluate_pair(current, candidate, ds.base_heldout, ds.analyst_heldout, trusted)
         rules = GateRules.from_settings(settings)
         decision = decide(sets, rules)
         for check in decision.checks:
             log.info("gate %s", check.line.removeprefix("- "))
+        hold = holds.check(registry, resolved, settings.training_relearn_after_labels)
+        log.info("%s", hold.line)
         evaluation = {
             "current": metrics_summary(metrics_of(sets, "current")),
             "candidate": metrics_summary(metrics_of(sets, "candidate")),
@@ -282,13 +321,20 @@ def _train_locked(
 
         # 5. promote
         announced = None
-        if decision.promote and not dry_run:
+        if decision.promote and not dry_run and hold.held:
+            outcome = Outcome(
+                "held",
+                f"candidate passed the gate but was not promoted, live model stays "
+                f"{current.version}: {hold.line}",
+            )
+        elif decision.promote and not dry_run:
             from training.registry_ops import ensure_registered, promote
 
             live = ensure_registered(registry, current_dir)
             registry.publish(package, version)
 
             announced = promote(settings, version)
+            holds.clear(registry)
             outcome = Outcome(
                 "promoted",
                 f"promoted {version} (was {live}): {decision.reason()}",
@@ -297,9 +343,10 @@ def _train_locked(
             if not announced:
                 outcome.message += "; announcement failed, workers switch at their next poll"
         elif decision.promote:
-            outcome = Outcome(
-                "dry-run", f"dry run: {version} would be promoted: {decision.reason()}"
-            )
+            would = "would be held" if hold.held else "would be promoted"
+            outcome = Outcome("dry-run", f"dry run: {version} {would}: {decision.reason()}")
+            if hold.held:
+                outcome.message += f"; {hold.line}"
         else:
             prefix = "dry run: " if dry_run else ""
             outcome = Outcome(
@@ -316,6 +363,7 @@ def _train_locked(
             "candidate_version": version,
             "dry_run": dry_run,
             "forced": force,
+            "accept_unsigned": accept_unsigned,
             "labels": labels_info,
             "datasets": ds.summary(),
             "training": {
@@ -328,6 +376,7 @@ def _train_locked(
             },
             "evaluation": evaluation,
             "gate": {**decision.to_dict(), "rules": vars(rules)},
+            "auto_promotion": hold.to_dict(),
             "outcome": {
                 "status": outcome.status,
                 "message": outcome.message,

@@ -6,9 +6,25 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from pipeline.label_signing import sign, signature_of
 from pipeline.schemas import SENTIMENT_LABELS, Label
 
+# The dashboard's label signing key in these tests (OPINION_LABEL_SIGNING_KEY).
+SIGNING_KEY = "test-only-label-signing-key"
 WORD = "zorbly"
+
+
+def signed(labels: list[Label], key: str = SIGNING_KEY) -> list[Label]:
+    """The labels as the dashboard publishes them: signed."""
+    return [sign(label, key) for label in labels]
+
+
+def sign_row(row: dict, key: str = SIGNING_KEY) -> dict:
+    """A label-store row (dict) with its signature."""
+    fields = ("post_id", "text", "label", "lang", "labeled_by", "labeled_at")
+    return {**row, "signature": signature_of(key, **{f: row.get(f) for f in fields})}
+
+
 SUBJECTS = [
     "the flight",
     "my phone",

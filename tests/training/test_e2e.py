@@ -22,7 +22,7 @@ from pipeline.config import Settings
 from pipeline.model.registry import ModelRegistry
 from pipeline.schemas import Post
 from tests.harness import ROOT, WorkerProcess, consume_all, produce
-from tests.training.helpers import PROBES, anchor_labels, pattern_labels
+from tests.training.helpers import PROBES, SIGNING_KEY, anchor_labels, pattern_labels, signed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,6 +46,8 @@ def _opinion(settings: Settings, *args: str, timeout: float = 900) -> subprocess
 
 
 def _publish_labels(settings: Settings, labels) -> None:  # type: ignore[no-untyped-def]
+    """As the dashboard publishes them: signed (the poisoner here is a signed-in analyst)."""
+    labels = signed(labels)
     sent = produce(settings, (("labels", lb.post_id.encode(), lb.to_bytes()) for lb in labels))
     assert sent == len(labels)
 
@@ -101,6 +103,7 @@ def test_retrain_promote_hot_swap_reject_poison_and_rollback(
 ) -> None:
     settings = fresh_topics.model_copy(
         update={
+            "label_signing_key": SIGNING_KEY,
             "model_registry_dir": tmp_path / "models",
             "training_data_dir": tmp_path / "training",
             "training_consumer_group": f"trainer-{uuid.uuid4().hex[:6]}",
@@ -216,6 +219,7 @@ def test_retrain_promote_hot_swap_reject_poison_and_rollback(
         assert listed[1]["current"] and listed[0]["previous"]
         rolled = _opinion(settings, "model", "rollback", timeout=120)
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert "automatic promotion by `opinion train` is held" in rolled.stdout
         assert registry.current_version() == BUNDLED_VERSION
         back = prober.until_version(BUNDLED_VERSION)
         assert all(s["label"] != "negative" for s in back), _summary(back)

@@ -20,6 +20,7 @@ from pipeline.config import Settings
 from pipeline.model import BUNDLED_EN
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry, RegistryError
+from tests.training.helpers import SIGNING_KEY, sign_row
 from training import labels as labels_mod
 from training import registry_ops, run
 from training.labels import Collected, labels_frame
@@ -33,7 +34,7 @@ def make_settings(tmp_path: Path, **kw) -> Settings:  # type: ignore[no-untyped-
         _env_file=None,
         state_dir=tmp_path / "state",
         kafka_bootstrap="127.0.0.1:9",
-        **kw,
+        **({"label_signing_key": SIGNING_KEY} | kw),
     )
 
 
@@ -94,14 +95,16 @@ def no_kafka(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 def label_rows(n: int, prefix: str = "p", label: str = "negative") -> list[dict]:
     return [
-        {
-            "post_id": f"{prefix}{i}",
-            "text": f"the thing number {i} was zorbly",
-            "label": label,
-            "lang": "en",
-            "labeled_by": "ana",
-            "labeled_at": datetime(2026, 5, 1, tzinfo=UTC),
-        }
+        sign_row(
+            {
+                "post_id": f"{prefix}{i}",
+                "text": f"the thing number {i} was zorbly",
+                "label": label,
+                "lang": "en",
+                "labeled_by": "ana",
+                "labeled_at": datetime(2026, 5, 1, tzinfo=UTC),
+            }
+        )
         for i in range(n)
     ]
 
@@ -137,6 +140,18 @@ def test_same_labels_as_the_last_completed_run_is_nothing_new(tmp_path: Path, no
     no_kafka.append(label_rows(30))  # the same labels again (a re-delivery)
     outcome = run.train(settings)
     assert outcome.status == "nothing-new" and "since run r0" in outcome.message
+
+
+def test_labels_that_may_not_train_stop_the_run_saying_why(tmp_path: Path, no_kafka) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.config import ConfigError
+
+    unsigned = [{k: v for k, v in r.items() if k != "signature"} for r in label_rows(30)]
+    no_kafka.append(unsigned)
+    outcome = run.train(make_settings(tmp_path))
+    assert outcome.status == "nothing-new"
+    assert "none of the 30 stored labels may train (dropped: unsigned 30" in outcome.message
+    with pytest.raises(ConfigError, match="OPINION_LABEL_SIGNING_KEY is not set"):
+        run.train(make_settings(tmp_path, label_signing_key=None))
 
 
 def test_busy_when_another_run_holds_the_lock(tmp_path: Path, no_kafka) -> None:  # type: ignore[no-untyped-def]
