@@ -1,7 +1,9 @@
 """Streamlit entry point (``opinion dashboard`` runs ``streamlit run`` on this file).
 
-Checks access first (login or auth-proxy header; see ``dashboard.ui.signed_in_user``), then
-hands over to the page chosen in the navigation (``dashboard/views/*.py``).
+Checks access first (an account's sign-in or a trusted auth-proxy header; see
+``dashboard.ui.signed_in_user``), then hands over to the page chosen in the navigation
+(``dashboard/views/*.py``). Each page shows or disables its actions by the user's role
+(``ui.can``) and its action callbacks check the role again (``ui.authorize``).
 
 The page scripts live in ``views/``, not ``pages/``: a ``pages/`` folder beside the entry
 script switches Streamlit to its older multipage mode until ``st.navigation`` first runs, in
@@ -15,7 +17,6 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import data, ui
-from dashboard.auth import auth_mode
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGE_SPECS = (
@@ -43,10 +44,9 @@ def main() -> None:
     nav = st.navigation(pages, position="sidebar" if user else "hidden")
     if user is None:
         ui.login_screen(settings)
-    st.session_state["user"] = user
     with st.sidebar:
-        st.caption(f"Signed in as **{user}**")
-        if auth_mode(settings) == "password":
+        st.caption(f"Signed in as **{user.name}** ({user.role})")
+        if ui.current_mode(settings) == "password":
             st.button("Sign out", key="logout", on_click=ui.sign_out)
     with ui.data_errors():
         nav.run()

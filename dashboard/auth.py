@@ -1,9 +1,17 @@
-"""Dashboard access control: salted password hashes and the bind-address rule (no Streamlit).
+"""Dashboard access control without Streamlit: password hashes and who must sign in.
 
 A hash is ``scrypt:<n>:<r>:<p>:<salt b64>:<key b64>`` (``hashlib.scrypt``; no ``$``, so it
 survives ``.env`` files and docker-compose interpolation); ``pbkdf2_sha256:<iterations>:<salt
-b64>:<key b64>`` is accepted too, and so is ``$`` as the separator. A login (or a trusted
-auth-proxy header) is required whenever the server listens on anything but loopback.
+b64>:<key b64>`` is accepted too, and so is ``$`` as the separator.
+
+Who signs in (``auth_mode``), decided from the address the server really binds:
+
+- ``header``: ``OPINION_DASHBOARD_AUTH_HEADER`` names the user, trusted only from a server
+  bound to loopback or from ``OPINION_DASHBOARD_TRUSTED_PROXIES``;
+- ``password``: an account (``dashboard.accounts``) signs in; always off-loopback, and on
+  loopback once any account (or the deprecated ``OPINION_DASHBOARD_PASSWORD_HASH``) exists;
+- ``none``: a loopback server with no accounts; its one user, ``analyst``, is the operator
+  (role admin).
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SALT_BYTES, KEY_BYTES = 16, 32
 LOCAL_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 LOCAL_USER = "analyst"
+"""The operator of an open loopback server (role admin; the name labels used before accounts)."""
+LEGACY_USER = "admin"
+"""The one account (role admin) of the deprecated ``OPINION_DASHBOARD_PASSWORD_HASH``."""
 
 
 class AuthConfigError(RuntimeError):
@@ -31,7 +42,7 @@ def _b64(raw: bytes) -> str:
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A salted scrypt hash of ``password`` for ``OPINION_DASHBOARD_PASSWORD_HASH``."""
+    """A salted scrypt hash of ``password`` (accounts; ``OPINION_DASHBOARD_PASSWORD_HASH``)."""
     if not password:
         raise ValueError("the password must not be empty")
     salt = salt or secrets.token_bytes(SALT_BYTES)
@@ -68,9 +79,10 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-def is_local_address(address: str) -> bool:
-    """True for loopback addresses and host names (``127.0.0.1``, ``::1``, ``localhost``)."""
-    value = address.strip().strip("[]").lower()
+def is_local_address(address: str | None) -> bool:
+    """True for loopback addresses and host names (``127.0.0.1``, ``::1``, ``localhost``);
+    false for an empty address (all interfaces)."""
+    value = (address or "").strip().strip("[]").lower()
     if value in LOCAL_NAMES:
         return True
     try:
@@ -79,21 +91,48 @@ def is_local_address(address: str) -> bool:
         return False
 
 
-def auth_mode(settings: Settings) -> str:
-    """``header`` (auth proxy), ``password`` (login form) or ``none`` (localhost only)."""
+def is_trusted_proxy(settings: Settings, client_ip: str | None) -> bool:
+    """Whether a request from ``client_ip`` (``None``: loopback) came from a trusted proxy."""
+    values = [client_ip] if client_ip else ["127.0.0.1", "::1"]
+    try:
+        ips = [ipaddress.ip_address(v.strip().strip("[]")) for v in values]
+    except ValueError:
+        return False
+    networks = [ipaddress.ip_network(net) for net in settings.dashboard_trusted_proxies]
+    return any(ip in net for ip in ips for net in networks)
+
+
+def auth_mode(settings: Settings, bind_address: str | None = None, accounts: int = 0) -> str:
+    """``header`` (auth proxy), ``password`` (accounts) or ``none`` (open loopback server).
+
+    ``bind_address`` is what the server binds (default ``OPINION_DASHBOARD_ADDRESS``);
+    ``accounts`` how many dashboard accounts exist.
+    """
     if settings.dashboard_auth_header:
         return "header"
-    if settings.dashboard_password_hash is not None:
+    address = settings.dashboard_address if bind_address is None else bind_address
+    if settings.dashboard_password_hash is not None or accounts or not is_local_address(address):
         return "password"
     return "none"
 
 
-def check_bind(settings: Settings) -> None:
-    """Raise ``AuthConfigError`` when bound off-localhost without a login or proxy header."""
-    if auth_mode(settings) == "none" and not is_local_address(settings.dashboard_address):
+def check_bind(settings: Settings, accounts: int = 0) -> None:
+    """Raise ``AuthConfigError`` when the server would start with no one able to get in, or
+    would trust a user header from anyone."""
+    address = settings.dashboard_address
+    if is_local_address(address):
+        return
+    if settings.dashboard_auth_header:
+        if not settings.dashboard_trusted_proxies:
+            raise AuthConfigError(
+                f"refusing to trust {settings.dashboard_auth_header!r} from anyone on "
+                f"{address!r}: set OPINION_DASHBOARD_TRUSTED_PROXIES to your auth proxy's "
+                "address (JSON list of IPs/CIDRs), or bind to 127.0.0.1 behind it."
+            )
+        return
+    if settings.dashboard_password_hash is None and not accounts:
         raise AuthConfigError(
-            f"refusing to serve the dashboard on {settings.dashboard_address!r} without access "
-            "control: set OPINION_DASHBOARD_PASSWORD_HASH (from `opinion dashboard "
-            "hash-password`) or OPINION_DASHBOARD_AUTH_HEADER (a header set by your auth "
-            "proxy), or bind to 127.0.0.1."
+            f"refusing to serve the dashboard on {address!r} with no account to sign in: run "
+            "`opinion dashboard add-user NAME --role admin`, or set "
+            "OPINION_DASHBOARD_AUTH_HEADER behind an auth proxy, or bind to 127.0.0.1."
         )

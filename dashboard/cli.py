@@ -1,15 +1,25 @@
-"""``opinion dashboard [--port N] [--address A]`` and ``opinion dashboard hash-password``."""
+"""``opinion dashboard [--port N] [--address A]``, its accounts (``add-user``, ``remove-user``,
+``set-role``, ``set-password``, ``list-users``, ``unlock``) and ``hash-password``.
+
+Passwords are read from a hidden prompt or, with ``--stdin``, standard input; never from the
+command line (which other users of the machine can see in the process list).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
+from redis.exceptions import RedisError
 
-from dashboard.auth import AuthConfigError, check_bind, hash_password
+from dashboard.accounts import ROLES, AccountError, AccountStore
+from dashboard.auth import AuthConfigError, check_bind, hash_password, is_local_address
+from dashboard.loginlimit import LoginLimiter
 from pipeline.config import Settings, get_settings
+from pipeline.redis_io import redact_url, redis_client
 
 APP = Path(__file__).resolve().with_name("app.py")
 
@@ -46,8 +56,9 @@ def dashboard(
 ) -> None:
     """Serve the dashboard (Streamlit), reading Redis and the model registry.
 
-    Off-localhost it refuses to start unless OPINION_DASHBOARD_PASSWORD_HASH or
-    OPINION_DASHBOARD_AUTH_HEADER is set.
+    Off-localhost it refuses to start unless an account exists (`opinion dashboard
+    add-user`) or an auth proxy is configured (OPINION_DASHBOARD_AUTH_HEADER and
+    OPINION_DASHBOARD_TRUSTED_PROXIES).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -55,8 +66,20 @@ def dashboard(
     settings = get_settings().model_copy(
         update={k: v for k, v in overrides.items() if v is not None}
     )
+    if settings.dashboard_password_hash is not None:
+        typer.secho(
+            "warning: OPINION_DASHBOARD_PASSWORD_HASH is deprecated (one account, `admin`): "
+            "create accounts with `opinion dashboard add-user NAME --role ROLE`, then unset it.",
+            fg="yellow",
+            err=True,
+        )
     try:
-        check_bind(settings)
+        needs_count = (
+            not is_local_address(settings.dashboard_address)
+            and not settings.dashboard_auth_header
+            and settings.dashboard_password_hash is None
+        )
+        check_bind(settings, accounts=_count_accounts(settings) if needs_count else 0)
     except AuthConfigError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
@@ -70,7 +93,30 @@ def dashboard(
 def hash_password_command(
     stdin: bool = typer.Option(False, "--stdin", help="Read the password from standard input."),
 ) -> None:
-    """Print a salted scrypt hash for OPINION_DASHBOARD_PASSWORD_HASH."""
+    """Print a salted scrypt hash (for the deprecated OPINION_DASHBOARD_PASSWORD_HASH)."""
+    typer.echo(hash_password(_read_password(stdin)))
+
+
+def _store(settings: Settings | None = None) -> AccountStore:
+    return AccountStore(redis_client(settings or get_settings()))
+
+
+def _count_accounts(settings: Settings) -> int:
+    """How many accounts exist; exits 2 when Redis cannot be reached."""
+    try:
+        return _store(settings).count()
+    except RedisError as exc:
+        url = redact_url(settings.resolved_redis_url())
+        typer.secho(
+            f"error: Redis at {url} is unreachable ({exc}): the dashboard keeps its accounts "
+            "there; run `opinion stack up` or check OPINION_REDIS_URL.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+
+
+def _read_password(stdin: bool) -> str:
     if stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -78,7 +124,98 @@ def hash_password_command(
     if not password:
         typer.secho("error: empty password", fg="red", err=True)
         raise typer.Exit(2)
-    typer.echo(hash_password(password))
+    return password
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(2) from exc
+
+
+ROLE_HELP = f"One of {', '.join(ROLES)} (see docs/dashboard.md)."
+STDIN_HELP = "Read the password from standard input (one line) instead of a prompt."
+
+
+@dashboard_app.command("add-user")
+def add_user(
+    name: str = typer.Argument(..., help="User name (a-z 0-9 . _ @ -; stored lower-case)."),
+    role: str = typer.Option(..., "--role", help=ROLE_HELP),
+    stdin: bool = typer.Option(False, "--stdin", help=STDIN_HELP),
+    no_password: bool = typer.Option(
+        False, "--no-password", help="No password: only an auth proxy can sign this user in."
+    ),
+) -> None:
+    """Create a dashboard account (password from a prompt or --stdin, never an argument)."""
+    store = _store()
+    try:
+        account = store.add(name, role, None if no_password else _read_password(stdin))
+    except AccountError as exc:
+        _fail(exc)
+    typer.echo(f"added {account.name} ({account.role})")
+
+
+@dashboard_app.command("set-role")
+def set_role(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Argument(..., help=ROLE_HELP),
+) -> None:
+    """Change an account's role (takes effect at the user's next click)."""
+    try:
+        account = _store().set_role(name, role)
+    except AccountError as exc:
+        _fail(exc)
+    typer.echo(f"{account.name} is now {account.role}")
+
+
+@dashboard_app.command("set-password")
+def set_password(
+    name: str = typer.Argument(..., help="User name."),
+    stdin: bool = typer.Option(False, "--stdin", help=STDIN_HELP),
+) -> None:
+    """Replace an account's password."""
+    try:
+        account = _store().set_password(name, _read_password(stdin))
+    except AccountError as exc:
+        _fail(exc)
+    typer.echo(f"password of {account.name} changed")
+
+
+@dashboard_app.command("remove-user")
+def remove_user(name: str = typer.Argument(..., help="User name.")) -> None:
+    """Delete an account (its sessions are signed out at their next click)."""
+    try:
+        removed = _store().remove(name)
+    except AccountError as exc:
+        _fail(exc)
+    if not removed:
+        _fail(AccountError(f"no user {name!r}: see `opinion dashboard list-users`"))
+    typer.echo(f"removed {name.strip().lower()}")
+
+
+@dashboard_app.command("list-users")
+def list_users() -> None:
+    """Every account: name, role, whether it has a password, creation time."""
+    accounts = _store().all()
+    if not accounts:
+        typer.echo("no accounts (add one: opinion dashboard add-user NAME --role admin)")
+    for a in accounts:
+        kind = "password" if a.password_hash else "proxy only"
+        typer.echo(f"{a.name}\t{a.role}\t{kind}\t{a.created_at}")
+
+
+@dashboard_app.command("unlock")
+def unlock(
+    user: str | None = typer.Option(None, "--user", help="Lift this user's sign-in lockout."),
+    address: str | None = typer.Option(
+        None, "--address", help="Lift this client address's lockout."
+    ),
+) -> None:
+    """Lift a sign-in lockout (too many failed sign-ins) before it expires."""
+    if not user and not address:
+        _fail(ValueError("give --user NAME and/or --address IP"))
+    settings = get_settings()
+    removed = LoginLimiter(redis_client(settings), settings).clear(user=user, address=address)
+    typer.echo(f"cleared {removed} key(s)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,8 +8,9 @@ clear what they change). The dashboard never reads Kafka: it only publishes labe
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -17,19 +18,22 @@ import redis
 import streamlit as st
 from kafka import KafkaProducer
 
-from dashboard.labelqueue import QueueItem, build_queue
+from dashboard.labelqueue import QueueItem, build_queue, find_item
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.kafka_io import producer
+from pipeline.label_signing import sign
 from pipeline.model import BUNDLED_EN, resolve_model_dir
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry
 from pipeline.redis_io import redis_client
-from pipeline.schemas import Alert, AlertState, Label, ScoredPost
+from pipeline.schemas import SENTIMENT_LABELS, Alert, AlertState, Label, ScoredPost, SentimentLabel
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
+
+log = logging.getLogger(__name__)
 
 TTL_S = 5
 MODEL_TTL_S = 30
@@ -78,6 +82,12 @@ def _alerts(s: Settings) -> AlertStore:
 def watches(s: Settings) -> list[Watch]:
     """Every watch, by id."""
     return WatchStore(_redis(s)).all()
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
+def broken_watches(s: Settings) -> dict[str, str]:
+    """Watches in Redis that workers skip (id -> why): invalid, or a query over the limits."""
+    return WatchStore(_redis(s)).broken()
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
@@ -262,16 +272,71 @@ def label_queue(
     )
 
 
-def publish_label(s: Settings, label: Label, timeout_s: float = 10.0) -> None:
-    """Send ``label`` to the labels topic (waits for the ack), then remember the post id."""
+class UnknownPost(ValueError):
+    """A label for a post the monitor does not hold (not a kept scored post nor an alert
+    sample): nothing is published."""
+
+
+def find_post(s: Settings, post_id: str) -> QueueItem | None:
+    """The monitor's own copy of ``post_id``, from what the label queue shows."""
+    posts: list[ScoredPost] = []
+    for watch_id in (None, *watch_ids_with_data(s)):
+        size = s.recent_posts_per_watch if watch_id is None else QUEUE_POSTS_PER_WATCH
+        posts += recent_posts(s, watch_id, size)
+    return find_item(posts, alerts(s, ALL_STATES, ALERT_SCAN), post_id)
+
+
+def _warn_unsigned_once() -> None:
+    global _warned_unsigned
+    if not _warned_unsigned:
+        _warned_unsigned = True
+        log.warning(
+            "OPINION_LABEL_SIGNING_KEY is not set: labels are published unsigned, and "
+            "`opinion train` refuses them unless run with --accept-unsigned"
+        )
+
+
+_warned_unsigned = False
+
+
+def publish_label(
+    s: Settings, post_id: str, label: SentimentLabel, user: str, timeout_s: float = 10.0
+) -> Label:
+    """Label ``post_id`` as ``user`` says: built from the monitor's own copy of the post (never
+    text from the caller), stamped now (UTC), signed with ``OPINION_LABEL_SIGNING_KEY``; sent
+    to the labels topic (waits for the ack), then the post id is remembered.
+
+    Raises ``UnknownPost`` (nothing published) when the monitor does not hold the post."""
+    item = find_post(s, post_id)
+    if item is None:
+        raise UnknownPost(
+            f"post {post_id!r} is not one the monitor scored (or it has aged out of the "
+            "recent posts and alert samples): refresh the queue and label another"
+        )
+    record = Label(
+        post_id=item.post_id,
+        text=item.text,
+        label=label,
+        lang=item.lang,
+        labeled_by=user,
+        labeled_at=datetime.now(UTC),
+        model_label=item.model_label if item.model_label in SENTIMENT_LABELS else None,  # type: ignore[arg-type]
+        model_version=item.model_version,
+    )
+    key = s.resolved_label_signing_key()
+    if key is not None:
+        record = sign(record, key)
+    else:
+        _warn_unsigned_once()
     future = _producer(s).send(
-        s.topic("labels"), key=label.post_id.encode(), value=label.to_bytes()
+        s.topic("labels"), key=record.post_id.encode(), value=record.to_bytes()
     )
     future.get(timeout=timeout_s)
     pipe = _redis(s).pipeline(transaction=False)
-    pipe.sadd(LABELED_KEY, label.post_id)
-    pipe.hincrby(LABELS_BY_USER_KEY, label.labeled_by, 1)
+    pipe.sadd(LABELED_KEY, record.post_id)
+    pipe.hincrby(LABELS_BY_USER_KEY, record.labeled_by, 1)
     pipe.execute()
+    return record
 
 
 # --- model --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from dashboard.accounts import Action
 from dashboard.highlight import highlight
 from pipeline.alerting.store import AlertNotFound
 from pipeline.config import Settings
@@ -34,6 +35,10 @@ def widget_key(prefix: str, alert_id: str) -> str:
 
 
 def _act(s: Settings, action: str, alert_id: str, user: str) -> None:
+    needed: Action = "acknowledge" if action == "ack" else "resolve"
+    if not ui.authorize(needed):
+        st.session_state["alerts_flash"] = ("error", ui.denied(needed))
+        return
     try:
         fn = data.acknowledge_alert if action == "ack" else data.resolve_alert
         changed = fn(s, alert_id, user)
@@ -46,6 +51,9 @@ def _act(s: Settings, action: str, alert_id: str, user: str) -> None:
 
 
 def _requeue(s: Settings, delivery_id: str) -> None:
+    if not ui.authorize("requeue"):
+        st.session_state["alerts_flash"] = ("error", ui.denied("requeue"))
+        return
     if data.requeue_delivery(s, delivery_id):
         st.session_state["alerts_flash"] = ("success", f"Delivery {delivery_id} re-queued.")
     else:
@@ -81,6 +89,7 @@ def _deliveries(s: Settings, alert: Alert) -> None:
             st.button(
                 f"Re-queue {d['channel']} ({d['event']})",
                 key=widget_key("requeue", d["id"]),
+                disabled=not ui.can("requeue"),
                 on_click=_requeue,
                 args=(s, d["id"]),
             )
@@ -125,6 +134,7 @@ def _alert_card(s: Settings, alert: Alert, user: str) -> None:
                     "Acknowledge",
                     key=widget_key("ack", alert.id),
                     type="primary",
+                    disabled=not ui.can("acknowledge"),
                     on_click=_act,
                     args=(s, "ack", alert.id, user),
                 )
@@ -132,6 +142,7 @@ def _alert_card(s: Settings, alert: Alert, user: str) -> None:
                 st.button(
                     "Resolve",
                     key=widget_key("resolve", alert.id),
+                    disabled=not ui.can("resolve"),
                     on_click=_act,
                     args=(s, "resolve", alert.id, user),
                 )

@@ -11,7 +11,7 @@ from dashboard import data, ui
 from dashboard.highlight import probability_bar
 from dashboard.labelqueue import QueueItem
 from pipeline.config import Settings
-from pipeline.schemas import Label, SentimentLabel
+from pipeline.schemas import SentimentLabel
 
 SKIPPED_KEY = "lb_skipped"
 DONE_KEY = "lb_done"
@@ -26,24 +26,18 @@ BUTTONS: tuple[tuple[str, SentimentLabel | None, str], ...] = (
 
 def _submit(s: Settings, item: QueueItem, label: SentimentLabel | None, user: str) -> None:
     """Button callback: publish the label (or remember the skip) for this session."""
+    if label is not None and not ui.authorize("label"):
+        st.session_state[FLASH_KEY] = ("error", ui.denied("label"))
+        return
     if label is None:
         st.session_state.setdefault(SKIPPED_KEY, set()).add(item.post_id)
         st.session_state[FLASH_KEY] = ("info", "Skipped.")
         return
-    model_label = (
-        item.model_label if item.model_label in ("negative", "neutral", "positive") else None
-    )
-    record = Label(
-        post_id=item.post_id,
-        text=item.text,
-        label=label,
-        lang=item.lang,
-        labeled_by=user,
-        model_label=model_label,  # type: ignore[arg-type]
-        model_version=item.model_version,
-    )
-    try:
-        data.publish_label(s, record)
+    try:  # built from the monitor's own copy of the post, stamped and signed there
+        data.publish_label(s, item.post_id, label, user)
+    except data.UnknownPost as exc:
+        st.session_state[FLASH_KEY] = ("error", f"Label not sent: {exc}.")
+        return
     except Exception as exc:  # broker down, timeout: keep the post in the queue
         st.session_state[FLASH_KEY] = ("error", f"Label not sent ({exc!r}); try again.")
         return
@@ -72,6 +66,8 @@ def render() -> None:
     s = data.settings()
     user = ui.current_user()
     st.title("Labeling")
+    if not ui.can("label"):
+        st.info(ui.denied("label"))
     threshold = st.slider(
         "Low confidence below",
         0.40,
@@ -110,6 +106,7 @@ def render() -> None:
                 shortcut=key,
                 width="stretch",
                 type="primary" if label else "secondary",
+                disabled=label is not None and not ui.can("label"),
                 on_click=_submit,
                 args=(s, item, label, user),
             )

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from dashboard import data
+from dashboard import data, ui
 from pipeline.schemas import ALERT_KINDS
 from pipeline.watches.model import Watch
 
@@ -133,8 +133,13 @@ def _editor(existing: Watch | None) -> None:
                 overrides.pop(field, None)
             else:
                 overrides[field] = kind(value)
-        submitted = st.form_submit_button("Save watch", type="primary")
+        submitted = st.form_submit_button(
+            "Save watch", type="primary", disabled=not ui.can("edit_watches")
+        )
     if not submitted:
+        return
+    if not ui.authorize("edit_watches"):
+        st.error(ui.denied("edit_watches"))
         return
     try:
         watch = Watch(
@@ -160,13 +165,27 @@ def _editor(existing: Watch | None) -> None:
     st.rerun()
 
 
+def _broken(broken: dict[str, str]) -> None:
+    """Watches workers skip (they match no post): say so, with the reason."""
+    if not broken:
+        return
+    st.warning(
+        f"{len(broken)} broken watch(es) in Redis match no posts until fixed: save a valid "
+        "watch with the same id to replace one, or remove it (`opinion watches remove ID`)."
+    )
+    st.table(pd.DataFrame({"Id": list(broken), "Error": list(broken.values())}).set_index("Id"))
+
+
 def render() -> None:
     s = data.settings()
     st.title("Watches")
+    if not ui.can("edit_watches"):
+        st.info(ui.denied("edit_watches"))
     flash = st.session_state.pop("wt_flash", None)
     if flash:
         st.success(flash)
     watches = data.watches(s)
+    _broken(data.broken_watches(s))
     if watches:
         st.table(_table(watches).set_index("Id"))
     else:
@@ -178,7 +197,12 @@ def render() -> None:
     existing = by_id.get(pick)
     if existing is not None:
         label = "Disable this watch" if existing.enabled else "Enable this watch"
-        if st.button(label, key=f"wt_toggle_{existing.id}"):
+        toggled = st.button(
+            label, key=f"wt_toggle_{existing.id}", disabled=not ui.can("edit_watches")
+        )
+        if toggled and not ui.authorize("edit_watches"):
+            st.error(ui.denied("edit_watches"))
+        elif toggled:
             data.set_watch_enabled(s, existing.id, not existing.enabled)
             _reset_form()
             st.session_state["wt_flash"] = (

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from pipeline.schemas import Alert, ScoredPost
@@ -114,3 +115,15 @@ def page_text(at: AppTest) -> str:
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [t.value.to_string() for t in at.table]
     return "\n".join(parts)
+
+
+def bind(address: str | None) -> None:
+    """Make the in-process app see itself bound to ``address`` (``None``: every interface)."""
+    st_config.set_option("server.address", address)
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    """Fill and submit the login form of ``at`` (then run)."""
+    at.text_input(key="login_name").set_value(name)
+    at.text_input(key="login_password").set_value(password)
+    return at.button[0].click().run()

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.auth import hash_password
+from dashboard.accounts import AccountStore
+from dashboard.data import LABELED_KEY
 from dashboard.views.alerts import widget_key
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
@@ -32,6 +33,7 @@ from pipeline.feed.scenario import DEFAULT_WATCHES_FILE, load_scenario
 from pipeline.schemas import Alert
 from pipeline.stack.processes import free_port
 from pipeline.watches.store import WatchStore, load_watch_file
+from tests.dashboard.helpers import post
 from tests.harness import ROOT, WorkerProcess, consume_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -291,8 +293,9 @@ def test_dashboard_end_to_end(chromium, fresh_topics, redis_db, tmp_path) -> Non
         shot(page, "model")
 
 
-def test_login_guards_a_direct_page_url(chromium, stack_settings, redis_db, tmp_path) -> None:
-    """With a password hash, even the server's first request, for /alerts, gets the login."""
+def test_sign_in_roles_and_lockout(chromium, stack_settings, redis_db, tmp_path) -> None:
+    """Accounts make even a loopback server ask for a sign-in, also on a first request for
+    /alerts; a viewer sees but cannot act; failed sign-ins lock out across new sessions."""
     from playwright.sync_api import expect
 
     settings = stack_settings.model_copy(update={"model_registry_dir": tmp_path / "models"})
@@ -303,19 +306,49 @@ def test_login_guards_a_direct_page_url(chromium, stack_settings, redis_db, tmp_
             negative_share=0.5, baseline_share=0.2, volume=10,
         )
     )  # fmt: skip
-    env = {"OPINION_DASHBOARD_PASSWORD_HASH": hash_password("s3cret")}
+    unsure = {"negative": 0.4, "neutral": 0.35, "positive": 0.25}
+    AggregateStore(redis_db, settings).record_batch([post("q-1", probabilities=unsure)])
+    accounts = AccountStore(redis_db)
+    accounts.add("vera", "viewer", "pw-vera")
+    accounts.add("root", "admin", "pw-root")
     log = Path(settings.state_dir) / "dashboard-login.log"
-    with dashboard_server(settings, log, **env) as base, browser(chromium, tmp_path) as page:
+
+    def sign_in(name: str, password: str) -> None:
+        page.get_by_label("User name").fill(name)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+
+    with dashboard_server(settings, log) as base, browser(chromium, tmp_path) as page:
         page.goto(f"{base}/alerts")
         expect(page.get_by_text("Sign in to continue.")).to_be_visible()
         assert page.get_by_text("secret-alert").count() == 0
         shot(page, "login")
-        page.get_by_label("Your name").fill("alice")
-        page.get_by_label("Password", exact=True).fill("wrong")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_text("Enter your name and the correct password.")).to_be_visible()
-        page.get_by_label("Password", exact=True).fill("s3cret")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in("vera", "pw-vera")
         expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
         expect(page.get_by_text("secret-alert")).to_be_visible()
-        expect(page.get_by_text("Signed in as")).to_contain_text("alice")
+        expect(page.get_by_text("Signed in as")).to_contain_text("vera (viewer)")
+        expect(page.get_by_role("button", name="Acknowledge")).to_be_disabled()
+        expect(page.get_by_role("button", name="Resolve")).to_be_disabled()
+        page.get_by_role("link", name="Labeling").click()
+        expect(page.get_by_role("heading", name="Labeling", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name="Negative (1)")).to_be_disabled()
+        expect(page.get_by_text("Your role (viewer) may not label posts")).to_be_visible()
+        page.keyboard.press("1")
+        page.wait_for_timeout(500)
+        assert page.get_by_text("Labeled negative").count() == 0
+        assert not redis_db.smembers(LABELED_KEY)
+        shot(page, "labeling-viewer")
+        page.get_by_role("link", name="Watches").click()
+        expect(page.get_by_role("button", name="Save watch")).to_be_disabled()
+        page.get_by_role("button", name="Sign out").click()
+
+        # Five wrong passwords, each from a new session (a reload is a new Streamlit
+        # session): the sixth session is refused, even with the right password.
+        for _ in range(5):
+            page.goto(base)
+            sign_in("root", "guess")
+            expect(page.get_by_text("Unknown user or wrong password.")).to_be_visible()
+        page.goto(base)
+        sign_in("root", "pw-root")
+        expect(page.get_by_text("Too many failed sign-ins")).to_be_visible()
+        shot(page, "login-locked")
