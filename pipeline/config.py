@@ -7,6 +7,7 @@ two in sync). Broker and Redis addresses fall back to what ``opinion stack up`` 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +40,10 @@ AlertKindName = Annotated[
     AlertKind, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
 ]
 """A kind of surge (``pipeline.schemas.ALERT_KINDS``), case-insensitive."""
+NetworkName = Annotated[
+    str, BeforeValidator(lambda v: str(ipaddress.ip_network(str(v).strip(), strict=False)))
+]
+"""An IP address or CIDR network (``10.0.0.2``, ``10.0.0.0/24``), normalised to CIDR form."""
 
 
 class ConfigError(RuntimeError):
@@ -99,7 +104,9 @@ class Settings(BaseSettings):
     topic_alerts: str = Field("opinion.alerts", description="Output: alerts and their updates.")
     topic_labels: str = Field("opinion.labels", description="Analysts' labels (feeds retraining).")
     topic_dead_letter: str = Field(
-        "opinion.dead-letter", description="Invalid messages with the reason and original bytes."
+        "opinion.dead-letter",
+        description="Invalid messages with the reason and original bytes (raw personal data: "
+        "restrict access).",
     )
     topic_model_updates: str = Field(
         "opinion.model-updates", description="Announcements of promoted model versions."
@@ -108,6 +115,12 @@ class Settings(BaseSettings):
     output_partitions: int = Field(4, ge=1, description="Partitions of scored/dead-letter.")
     control_partitions: int = Field(
         1, ge=1, description="Partitions of alerts/labels/model-updates."
+    )
+    dead_letter_retention_s: int = Field(
+        3 * 86400,
+        ge=0,
+        description="Retention (retention.ms) given to the dead-letter topic (raw personal "
+        "data) when `opinion topics` creates it; 0 = the broker's default (docs/privacy.md).",
     )
 
     # --- Redis -------------------------------------------------------------------------
@@ -139,7 +152,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, ge=1, description="Bigger payloads dead-lettered.")
     author_hash_salt: SecretStr = Field(
         SecretStr("opinion-monitor-default-salt"),
-        description="Key for hashing author ids; set a random value in production.",
+        description="Secret key (HMAC) of author hashes and repost keys in Redis; set a long "
+        "random value in production.",
     )
     dedup_window_s: int = Field(3600, ge=1, description="Same normalised text within = repost.")
     watches_file: Path | None = Field(None, description="YAML seeding the watches in Redis.")
@@ -149,6 +163,12 @@ class Settings(BaseSettings):
     batch_max_wait_s: float = Field(0.1, gt=0, description="Longest wait to fill a batch.")
     kafka_session_timeout_s: float = Field(
         10.0, description="Consumer session timeout (failover time of a dead worker)."
+    )
+    poison_max_attempts: int = Field(
+        3, ge=1, description="Worker deaths on one message before it is dead-lettered unread."
+    )
+    poison_attempt_ttl_s: int = Field(
+        86_400, ge=60, description="How long an uncommitted attempt at a message is remembered."
     )
 
     # --- model -------------------------------------------------------------------------
@@ -211,6 +231,9 @@ class Settings(BaseSettings):
     )
     recent_posts_per_watch: int = Field(
         500, ge=1, description="Recent scored posts kept per watch for drill-down."
+    )
+    max_terms_per_bucket: int = Field(
+        1000, ge=10, description="Distinct top-term candidates kept per watch and bucket."
     )
     dashboard_url: str = Field(
         "http://localhost:8501", description="Base URL of the dashboard, for alert links."
@@ -360,13 +383,31 @@ class Settings(BaseSettings):
     # --- dashboard ---------------------------------------------------------------------
     dashboard_port: int = Field(8501, description="Dashboard HTTP port.")
     dashboard_address: str = Field(
-        "127.0.0.1", description="Dashboard bind address; anything but localhost requires a login."
+        "127.0.0.1", description="Dashboard bind address; anything but loopback requires a sign-in."
     )
     dashboard_password_hash: SecretStr | None = Field(
-        None, description="Login password hash (`opinion dashboard hash-password`)."
+        None,
+        description="Deprecated: password hash (`opinion dashboard hash-password`) of one "
+        "`admin` account; use `opinion dashboard add-user`.",
     )
     dashboard_auth_header: str | None = Field(
-        None, description="Trust this header's user from an auth proxy instead of a login."
+        None,
+        description="Trust this header's user from an auth proxy (loopback bind or "
+        "trusted proxies) instead of a sign-in.",
+    )
+    dashboard_trusted_proxies: tuple[NetworkName, ...] = Field(
+        (),
+        description="Auth proxies (JSON list of IPs/CIDRs) whose user header is trusted when "
+        "the dashboard is bound off-localhost.",
+    )
+    dashboard_login_max_failures: int = Field(
+        5, ge=1, description="Failed sign-ins per user or client address before a lockout."
+    )
+    dashboard_login_window_s: int = Field(
+        900, ge=1, description="Window in which failed sign-ins are counted."
+    )
+    dashboard_login_lockout_s: int = Field(
+        900, ge=1, description="How long a user or client address is then refused."
     )
 
     # --- training ----------------------------------------------------------------------
@@ -465,12 +506,47 @@ class Settings(BaseSettings):
     training_compact_after: int = Field(
         20, ge=2, description="Label-store files that trigger a compaction into one."
     )
+    label_signing_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="HMAC key the dashboard signs labels with and `opinion train` verifies "
+        "(the same value in both; at least 16 characters).",
+    )
+    training_max_labels_per_analyst_day: int = Field(
+        1000, ge=0, description="Labels one analyst may contribute per UTC day (0 = no cap)."
+    )
+    training_relearn_after_labels: int = Field(
+        50,
+        ge=1,
+        description="After a rollback, auto-promotion stays off until this many labelled posts "
+        "changed since the rolled-back version's labels.",
+    )
+    training_trusted_labels: Path | None = Field(
+        None,
+        description="CSV/JSONL of text,label[,lang] the gate also checks (the candidate may "
+        "not lose recall on it).",
+    )
 
     # ------------------------------------------------------------------------------------
     @property
     def stack_file(self) -> Path:
         """Where ``opinion stack up`` records addresses and PIDs."""
         return self.state_dir / "stack.json"
+
+    @property
+    def local_signing_key_file(self) -> Path:
+        """The label-signing key ``opinion stack up`` makes for a local stack (0600)."""
+        return self.state_dir / "label-signing.key"
+
+    def resolved_label_signing_key(self) -> SecretStr | None:
+        """``OPINION_LABEL_SIGNING_KEY``, else the local stack's key, else None (unsigned)."""
+        if self.label_signing_key is not None:
+            return self.label_signing_key
+        try:
+            local = self.local_signing_key_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return SecretStr(local) if len(local) >= 16 else None
 
     @property
     def registry_dir(self) -> Path:

@@ -8,15 +8,36 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 SourceType = Literal["social", "news"]
 Stage = Literal["decode", "parse", "validate", "normalise", "score", "aggregate"]
+
+
+# Longest accepted string fields of a post (the text's limit is OPINION_MAX_TEXT_CHARS). They
+# bound what one post can put into recent lists, sample sets and alert JSON.
+MAX_ID_CHARS = 512
+MAX_SOURCE_NAME_CHARS = 200
+MAX_AUTHOR_CHARS = 256
+MAX_LANG_CHARS = 35
+MAX_TITLE_CHARS = 1000
+MAX_URL_CHARS = 2048
+LANG_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+"""A BCP-47-ish language tag, after normalisation (lowercase, ``_`` -> ``-``)."""
 
 
 def utc_now() -> datetime:
@@ -44,17 +65,28 @@ class Post(_Wire):
 
     model_config = ConfigDict(frozen=True, strict=False, str_strip_whitespace=False)
 
-    id: str = Field(min_length=1, max_length=512, strict=True)
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, strict=True)
     source: SourceType
     created_at: AwareDatetime
     text: str = Field(strict=True)
-    source_name: str | None = Field(None, strict=True)
-    author: str | None = Field(None, strict=True)
-    lang: str | None = Field(None, strict=True, max_length=16)
-    title: str | None = Field(None, strict=True)
-    url: str | None = Field(None, strict=True)
+    source_name: str | None = Field(None, strict=True, max_length=MAX_SOURCE_NAME_CHARS)
+    author: str | None = Field(None, strict=True, max_length=MAX_AUTHOR_CHARS)
+    lang: str | None = Field(None, strict=True, max_length=MAX_LANG_CHARS)
+    title: str | None = Field(None, strict=True, max_length=MAX_TITLE_CHARS)
+    url: str | None = Field(None, strict=True, max_length=MAX_URL_CHARS)
     metadata: dict[str, Any] | None = None
     schema_version: int = Field(1, strict=True, ge=1)
+
+    @field_validator("lang")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        """Normalise (trim, lowercase, ``_`` -> ``-``; empty = detect) and check the tag."""
+        if value is None or not value.strip():
+            return None
+        code = value.strip().replace("_", "-").lower()
+        if not LANG_CODE.match(code):
+            raise ValueError(f"{value[:40]!r} is not a language code like 'en' or 'zh-hant'")
+        return code
 
     @model_validator(mode="before")
     @classmethod
@@ -147,6 +179,10 @@ class Label(_Wire):
     labeled_at: datetime = Field(default_factory=utc_now)
     model_label: SentimentLabel | None = Field(None, description="What the model said.")
     model_version: str | None = None
+    signature: str | None = Field(
+        None,
+        description="The dashboard's HMAC (pipeline.label_signing); training verifies it.",
+    )
 
 
 AlertState = Literal["firing", "acknowledged", "resolved"]
@@ -217,6 +253,18 @@ class InvalidMessage(ValueError):
         self.reason = reason
 
 
+def _reason(error: Any) -> str:
+    """One validation error as ``field: what is wrong`` (e.g. ``url: longer than 2048 ...``)."""
+    where = ".".join(str(p) for p in error["loc"]) or "<root>"
+    ctx = error.get("ctx") or {}
+    if error["type"] == "string_too_long":
+        size = len(error["input"]) if isinstance(error["input"], str) else "?"
+        return f"{where}: longer than {ctx['max_length']} characters ({size})"
+    if error["type"] == "value_error" and "error" in ctx:
+        return f"{where}: {ctx['error']}"
+    return f"{where}: {error['msg']}"
+
+
 def parse_post(raw: bytes | None, *, max_bytes: int, max_text_chars: int) -> Post:
     """Decode, parse and validate one incoming message, or raise ``InvalidMessage``."""
     if raw is None or len(raw) == 0:
@@ -238,10 +286,7 @@ def parse_post(raw: bytes | None, *, max_bytes: int, max_text_chars: int) -> Pos
     try:
         post = Post.model_validate(data)
     except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-            for e in exc.errors(include_url=False)[:5]
-        )
+        errors = "; ".join(_reason(e) for e in exc.errors(include_url=False)[:5])
         raise InvalidMessage("validate", errors) from exc
     except RecursionError as exc:
         raise InvalidMessage("validate", "structure nested too deeply") from exc

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -237,7 +238,19 @@ def stack_up(settings: Settings, *, durable: bool = False) -> StackState:
             raise
         state = StackState(bootstrap, redis_url, durable, processes)
         state.save(settings.stack_file)
+        _ensure_local_signing_key(settings)
         return state
+
+
+def _ensure_local_signing_key(settings: Settings) -> None:
+    """Give a local stack a label-signing key once (kept across restarts, owner-only), so
+    the local dashboard signs labels and `opinion train` verifies them."""
+    path = settings.local_signing_key_file
+    if settings.label_signing_key is not None or path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
 
 
 def _wait_healthy(settings: Settings) -> None:

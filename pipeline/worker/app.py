@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Protocol
 
 import faust
@@ -24,9 +23,9 @@ from pipeline.config import Settings
 from pipeline.kafka_io import faust_credentials, security_kwargs
 from pipeline.model.registry import ModelRegistry
 from pipeline.redis_io import async_redis_client
-from pipeline.schemas import DeadLetter, ModelUpdate, ScoredPost
-from pipeline.watches.model import Watch, WatchSet
-from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
+from pipeline.schemas import DeadLetter, ScoredPost
+from pipeline.watches.model import WatchSet
+from pipeline.watches.store import VERSION_KEY, WATCHES_KEY, parse_watches
 from pipeline.worker.batch import (
     AggregateSink,
     BatchProcessor,
@@ -37,6 +36,8 @@ from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.detection import LiveDetection
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
+from pipeline.worker.model_updates import RegistryFollower, initial_scorer, parse_model_update
+from pipeline.worker.poison import AttemptTracker
 from pipeline.worker.watermark import partition_key, record_progress
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ log = logging.getLogger(__name__)
 # Each empty fetch costs the broker CPU (at 0.1 s: ~0.15 ms per scored post under a backlog,
 # twice that of 1.5 s), so 0.2 s.
 FETCH_MAX_WAIT_MS = 200
+# Input bounds: one partition returns at most ``consumer_max_fetch_size`` bytes per fetch
+# (max_message_bytes plus room, at least 4 MiB) and one fetch response at most this many
+# partitions' worth (aiokafka's default is 50 MB). These bound the *compressed* bytes read:
+# aiokafka decompresses a whole record batch in memory, so a small zstd/gzip batch can still
+# expand far beyond them. Set the broker's max.message.bytes to OPINION_MAX_MESSAGE_BYTES
+# and let only trusted producers write to the input topics (SECURITY.md).
+FETCH_RESPONSE_PARTITIONS = 4
 # Events per take under a backlog, in scoring chunks of batch_max_size: the processor
 # overlaps one chunk's scoring with the previous chunk's publish and commit.
 TAKE_CHUNKS = 4
@@ -56,11 +64,13 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport):  # type: ignore[no-untyped-def]
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by consumer.start()
+        fetch_size = self.app.conf.consumer_max_fetch_size
+        consumer._fetch_max_bytes = FETCH_RESPONSE_PARTITIONS * fetch_size
         return consumer
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with ``FETCH_MAX_WAIT_MS``."""
+    """Faust's aiokafka consumer with ``FETCH_MAX_WAIT_MS`` and a bounded fetch response."""
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -78,9 +88,14 @@ class WatchCache:
         version = int(await self.redis.get(VERSION_KEY) or 0)
         if version != self._version:
             raw = await self.redis.hgetall(WATCHES_KEY)
-            self._set = WatchSet([Watch.model_validate_json(v) for v in raw.values()])
+            self._set = WatchSet(*parse_watches(raw))  # a broken watch is logged and skipped
             self._version = version
-            log.info("Loaded %d enabled watches (version %d)", len(self._set), version)
+            log.info(
+                "Loaded %d enabled watches (version %d, %d broken)",
+                len(self._set),
+                version,
+                len(self._set.broken),
+            )
         return self._set
 
 
@@ -134,16 +149,27 @@ def build_processor(
     """The production batch processor: Redis repost guard and watches, registry model."""
     from pipeline.model import load_scorer  # torch/transformers load only when needed
 
-    model = model or ModelHolder(lambda path: load_scorer(settings, path), load_scorer(settings))
+    model = model or ModelHolder(lambda path: load_scorer(settings, path), initial_scorer(settings))
     redis = async_redis_client(settings)
     return BatchProcessor(
         settings,
         model=model,
-        guard=RepostGuard(redis, window_s=settings.dedup_window_s, done_ttl_s=settings.retention_s),
+        guard=RepostGuard(
+            redis,
+            key=settings.author_hash_salt.get_secret_value().encode(),
+            window_s=settings.dedup_window_s,
+            done_ttl_s=settings.retention_s,
+        ),
         aggregates=aggregates,
         watches=WatchCache(redis),
         metrics=WorkerMetrics(),
         progress=lambda progress: record_progress(redis, progress),
+        attempts=AttemptTracker(
+            redis,
+            group=settings.app_id,
+            max_attempts=settings.poison_max_attempts,
+            ttl_s=settings.poison_attempt_ttl_s,
+        ),
     )
 
 
@@ -178,17 +204,37 @@ def _wire_detection(app: faust.App, settings: Settings, detection: LiveDetection
         await asyncio.to_thread(detection.close)
 
 
-def parse_model_update(value: bytes | None) -> ModelUpdate | None:
-    """An announcement from the model-updates topic, or ``None`` (logged) for a null or
-    malformed record: one bad record must never stop the follower on every worker."""
-    if value is None:
-        log.warning("Ignoring a model update record without a value")
-        return None
-    try:
-        return ModelUpdate.from_bytes(value)
-    except (ValueError, TypeError):
-        log.warning("Ignoring malformed model update %r", value[:200])
-        return None
+def _wire_model_updates(app: faust.App, settings: Settings, follower: RegistryFollower) -> None:
+    """Hot swaps: an announcement or the periodic poll makes the worker re-read the registry
+    and switch to its current version once verified (the message's ``path`` is ignored)."""
+
+    @app.task
+    async def follow_model_updates() -> None:
+        """Every worker reads every announcement (no consumer group)."""
+        consumer = AIOKafkaConsumer(
+            settings.topic("model_updates"),
+            bootstrap_servers=settings.resolved_kafka_bootstrap(),
+            group_id=None,
+            auto_offset_reset="latest",
+            **security_kwargs(settings),
+        )
+        await consumer.start()
+        try:
+            async for record in consumer:
+                update = parse_model_update(record.value)
+                if update is None:
+                    continue
+                try:
+                    await follower.follow(update)
+                except Exception:  # one bad update must not end the follower
+                    log.exception("Following model update %s failed", update.version)
+        finally:
+            await consumer.stop()
+
+    @app.timer(interval=settings.model_poll_s)
+    async def poll_registry() -> None:
+        """Fallback for a missed announcement: follow the registry's current pointer."""
+        await follower.follow()
 
 
 def create_app(
@@ -258,38 +304,11 @@ def create_app(
             ]
             await processor.handle(batch, sink.publish)
 
-    @app.task
-    async def follow_model_updates() -> None:
-        """Every worker reads every announcement (no consumer group) and hot-swaps."""
-        consumer = AIOKafkaConsumer(
-            settings.topic("model_updates"),
-            bootstrap_servers=settings.resolved_kafka_bootstrap(),
-            group_id=None,
-            auto_offset_reset="latest",
-            **security_kwargs(settings),
-        )
-        await consumer.start()
-        try:
-            async for record in consumer:
-                update = parse_model_update(record.value)
-                if update is None:
-                    continue
-                if await model.swap(Path(update.path), update.version):
-                    metrics.inc("model_swaps")
-                    metrics.model_version = model.version
-        finally:
-            await consumer.stop()
-
     if settings.model_dir is None:
-
-        @app.timer(interval=settings.model_poll_s)
-        async def poll_registry() -> None:
-            """Fallback for a missed announcement: follow the registry's current pointer."""
-            registry = ModelRegistry(settings.registry_dir)
-            current = registry.current()
-            if current is not None and await model.swap(current, registry.current_version()):
-                metrics.inc("model_swaps")
-                metrics.model_version = model.version
+        follower = RegistryFollower(model, ModelRegistry(settings.registry_dir), metrics)
+        _wire_model_updates(app, settings, follower)
+    else:
+        log.info("OPINION_MODEL_DIR is set (%s): model updates are ignored", settings.model_dir)
 
     if detection is not None:
         _wire_detection(app, settings, detection)

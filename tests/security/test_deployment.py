@@ -23,6 +23,7 @@ def test_secrets_come_from_required_variables(compose: dict) -> None:
     env = compose["x-opinion-env"]
     assert env["OPINION_REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
     assert env["OPINION_AUTHOR_HASH_SALT"].startswith("${AUTHOR_HASH_SALT:?")
+    assert env["OPINION_LABEL_SIGNING_KEY"].startswith("${LABEL_SIGNING_KEY:?")
     redis = compose["services"]["redis"]
     assert "--requirepass" in redis["command"]
     assert redis["command"][redis["command"].index("--requirepass") + 1].startswith(

@@ -46,6 +46,14 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
         for pid in pids
     )
     assert stack_status(settings)["healthy"] is False
+    # The local stack made its label-signing key once: owner-only, kept across restarts,
+    # used when OPINION_LABEL_SIGNING_KEY is unset and never over it.
+    key_file = settings.local_signing_key_file
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    local = settings.resolved_label_signing_key()
+    assert local is not None and local.get_secret_value() == key_file.read_text()
+    explicit = _settings(tmp_path, label_signing_key="an-explicit-signing-key")
+    assert explicit.resolved_label_signing_key() == explicit.label_signing_key
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
