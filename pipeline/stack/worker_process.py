@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from pipeline.config import Settings
 from pipeline.stack.processes import free_port
 
@@ -25,14 +27,15 @@ class WorkerProcess:
     """``opinion worker`` in a subprocess.
 
     ``overrides`` replace settings; ``env`` adds environment variables (e.g. torch threads);
-    ``loglevel`` is the worker's ``--loglevel``; ``cwd`` defaults to the state dir."""
+    ``loglevel`` is the worker's ``--loglevel`` (None: the settings' ``log_level``); ``cwd``
+    defaults to the state dir."""
 
     def __init__(
         self,
         settings: Settings,
         name: str = "worker",
         *,
-        loglevel: str = "warning",
+        loglevel: str | None = "warning",
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         **overrides: object,
@@ -44,9 +47,10 @@ class WorkerProcess:
         self.log_path = Path(settings.state_dir) / f"{name}-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("OPINION_")}
         environ |= (env or {}) | self.settings.to_env() | {"PYTHONUNBUFFERED": "1"}
+        level = [] if loglevel is None else ["--loglevel", loglevel]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", loglevel],
+            [sys.executable, "-m", "pipeline.cli", "worker", *level],
             cwd=cwd or settings.state_dir,
             env=environ,
             stdout=self._log,
@@ -54,15 +58,18 @@ class WorkerProcess:
         )
 
     def metrics(self, timeout_s: float = 10) -> dict[str, float]:
-        """Unlabelled samples of ``/metrics``."""
+        """Samples of ``/metrics`` summed over their labels (histogram buckets left out);
+        a counter with no samples yet reads 0."""
         url = f"http://127.0.0.1:{self.port}/metrics"
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             text = resp.read().decode()
         values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
+        for family in text_string_to_metric_families(text):
+            if family.type == "counter":
+                values.setdefault(f"{family.name}_total", 0.0)
+            for sample in family.samples:
+                if not sample.name.endswith("_bucket"):
+                    values[sample.name] = values.get(sample.name, 0.0) + sample.value
         return values
 
     def processed(self) -> float:

@@ -1,141 +1,277 @@
-"""Worker metrics in the Prometheus text exposition format (no extra dependency)."""
+"""Worker metrics with prometheus-client, in a registry of their own (one per worker).
+
+Labels stay bounded: model route and source come from fixed sets, the language is the
+primary subtag of at most ``MAX_LANG_LABELS`` codes (then ``other``), and a dead letter's
+reason is a category (``reason_kind``), never its text. Counting is per batch: the children
+of a labelled metric are looked up once and cached. ``/metrics`` also shows each assigned
+partition's consumer lag (read at scrape time) and the process and Python runtime metrics.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
-LabelSet = tuple[tuple[str, str], ...]
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from pipeline.schemas import DeadLetter, Post, ScoredPost
+
+prometheus_client.disable_created_metrics()  # no ``*_created`` series beside each counter
+
+CONTENT_TYPE = "text/plain; version=0.0.4"
+MAX_LANG_LABELS = 40
+"""Distinct ``lang`` label values a worker reports; later ones count as ``other``."""
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
+"""Messages not yet committed per assigned (topic, partition)."""
 
-class Histogram:
-    """Cumulative-bucket histogram."""
+# (stage, pattern at the start of the reason, category); the first match wins.
+_REASON_KINDS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (stage, re.compile(pattern), kind)
+    for stage, pattern, kind in (
+        ("decode", r"empty message value", "empty"),
+        ("decode", r"message is \d+ bytes, over", "too_large"),
+        ("decode", r"not valid UTF-8", "invalid_utf8"),
+        ("decode", r"\w+: unpaired surrogate", "invalid_unicode"),
+        ("parse", r"malformed JSON", "malformed_json"),
+        ("parse", r"expected a JSON object", "not_an_object"),
+        ("validate", r"structure nested too deeply", "too_deep"),
+        ("validate", r"text: empty or whitespace", "empty_text"),
+        ("validate", r"text: \d+ characters, over", "text_too_long"),
+        ("normalise", r"text has no visible characters", "no_visible_text"),
+        ("normalise", r"scored event is \d+ bytes", "too_large_after_masking"),
+        ("score", r"poison:", "poison"),
+        ("score", r"scoring failed:", "scoring_failed"),
+        ("score", r"invalid scored event:", "invalid_prediction"),
+    )
+)
+_FIELD = re.compile(r"([A-Za-z_<>]+)[.:]")
 
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
+
+def reason_kind(stage: str, reason: str) -> str:
+    """A bounded category of a dead letter's reason (``malformed_json``, ``invalid_url``...);
+    ``other`` for a reason no rule knows (e.g. an unexpected exception)."""
+    for rule_stage, pattern, kind in _REASON_KINDS:
+        if stage == rule_stage and pattern.match(reason):
+            return kind
+    if stage == "validate":  # "field: what is wrong; ..." from Post's validation
+        match = _FIELD.match(reason)
+        field = match.group(1) if match else ""
+        return f"invalid_{field}" if field in Post.model_fields else "invalid_fields"
+    return "other"
+
+
+class BatchHistogram(Collector):
+    """A histogram fed a batch at a time: one lock per batch instead of one per value
+    (prometheus-client's ``Histogram.observe`` costs ~1.5 us, a lock each)."""
+
+    def __init__(
+        self, name: str, help_text: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
         self.name, self.help, self.buckets = name, help_text, tuple(buckets)
-        self.counts = [0] * (len(self.buckets) + 1)
-        self.total = 0.0
-        self.n = 0
+        self._counts = [0] * (len(self.buckets) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
 
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        else:
-            self.counts[-1] += 1
-        self.total += value
-        self.n += 1
+        self.observe_many((value,))
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        running = 0
-        for bound, count in zip(self.buckets, self.counts, strict=False):
-            running += count
-            lines.append(f'{self.name}_bucket{{le="{bound}"}} {running}')
-        lines.append(f'{self.name}_bucket{{le="+Inf"}} {self.n}')
-        lines += [f"{self.name}_sum {self.total:.6f}", f"{self.name}_count {self.n}"]
-        return lines
+    def observe_many(self, values: Iterable[float]) -> None:
+        values = list(values)
+        slots = [bisect_left(self.buckets, v) for v in values]  # first bound >= value
+        with self._lock:
+            for slot in slots:
+                self._counts[slot] += 1
+            self._sum += sum(values)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, count in zip((*map(floatToGoString, self.buckets), "+Inf"), counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(self.name, self.help, buckets=buckets, sum_value=total)
+
+
+class _LagCollector(Collector):
+    """``opinion_consumer_lag`` per assigned partition, read from the consumer at scrape."""
+
+    def __init__(self) -> None:
+        self.source: ConsumerLag | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "opinion_consumer_lag",
+            "Messages in an assigned input partition not yet committed by this worker.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), lag in sorted((self.source or dict)().items()):
+            family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+class _ModelInfo(Collector):
+    """``opinion_model_info{version}``: the model version in use."""
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "opinion_model_info", "The model version in use.", labels=["version"]
+        )
+        family.add_metric([self.metrics.model_version], 1)
+        yield family
 
 
 class WorkerMetrics:
-    """Counters and histograms of one worker process."""
+    """The metrics of one worker process; ``render()`` is the ``/metrics`` page."""
 
-    COUNTERS: ClassVar[dict[str, str]] = {
-        "consumed": "Messages read from the input topics.",
-        "scored": "Posts scored and published.",
-        "dead_lettered": "Messages sent to the dead-letter topic.",
-        "duplicates": "Reposts and re-deliveries counted instead of scored.",
-        "alerts": "Alerts opened by this worker.",
-        "model_swaps": "Model versions switched to without restart.",
-        "redis_retries": "Redis operations retried (Redis unavailable).",
+    COUNTERS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "consumed": ("Messages read from the input topics.", ()),
+        "scored": ("Posts scored and published.", ("route", "source", "lang")),
+        "dead_lettered": ("Messages sent to the dead-letter topic.", ("stage", "reason")),
+        "duplicates": ("Reposts and re-deliveries counted instead of scored.", ("kind",)),
+        "alerts": ("Alerts opened by this worker.", ()),
+        "alerts_opened": (
+            "Alerts opened by this worker, one per kind of surge, by severity.",
+            ("kind", "severity"),
+        ),
+        "model_swaps": ("Model versions switched to without restart.", ()),
+        "redis_retries": ("Redis operations retried (Redis unavailable).", ()),
+        "alert_deliveries_sent": ("Alert deliveries a channel accepted.", ("channel",)),
+        "alert_deliveries_failed": (
+            "Alert delivery attempts that failed (retried later).",
+            ("channel",),
+        ),
+        "alert_deliveries_parked": (
+            "Alert deliveries parked after a permanent failure.",
+            ("channel",),
+        ),
     }
-    LABELED_COUNTERS: ClassVar[dict[str, str]] = {
-        "alerts_opened": "Alerts opened by this worker, one per kind of surge, by severity.",
-        "alert_deliveries_sent": "Alert deliveries a channel accepted.",
-        "alert_deliveries_failed": "Alert delivery attempts that failed (retried later).",
-        "alert_deliveries_parked": "Alert deliveries parked after a permanent failure.",
-    }
-    GAUGES: ClassVar[dict[str, str]] = {
-        "alert_deliveries_pending": "Alert deliveries waiting to be sent (all workers).",
-        "alert_delivery_oldest_pending_seconds": "Age of the oldest pending alert delivery.",
+    GAUGES: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "alert_deliveries_pending": (
+            "Alert deliveries waiting to be sent (all workers).",
+            ("channel",),
+        ),
+        "alert_delivery_oldest_pending_seconds": (
+            "Age of the oldest pending alert delivery.",
+            ("channel",),
+        ),
     }
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counters = dict.fromkeys(self.COUNTERS, 0)
-        self.labeled: dict[str, dict[LabelSet, float]] = {
-            name: {} for name in (*self.LABELED_COUNTERS, *self.GAUGES)
+    def __init__(self, *, process: bool = True) -> None:
+        """``process``: add the process and Python runtime collectors (CPU, memory, GC)."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, Any] = {
+            name: Counter(f"opinion_{name}", text, labels, registry=self.registry)
+            for name, (text, labels) in self.COUNTERS.items()
+        } | {
+            name: Gauge(f"opinion_{name}", text, labels, registry=self.registry)
+            for name, (text, labels) in self.GAUGES.items()
         }
-        self.batch_size = Histogram(
-            "opinion_batch_size", "Posts per scoring batch.", _BATCH_BUCKETS
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._langs: set[str] = set()
+        self.batch_size = BatchHistogram(
+            "opinion_batch_size", "Posts per scoring batch.", _BATCH_BUCKETS, self.registry
         )
-        self.model_latency = Histogram(
-            "opinion_model_latency_seconds", "Model time per batch.", _LATENCY_BUCKETS
+        self.model_latency = BatchHistogram(
+            "opinion_model_latency_seconds",
+            "Model time per batch.",
+            _LATENCY_BUCKETS,
+            self.registry,
         )
-        self.end_to_end_lag = Histogram(
+        self.end_to_end_lag = BatchHistogram(
             "opinion_end_to_end_lag_seconds",
             "From broker append to scored and aggregated.",
             _LATENCY_BUCKETS,
+            self.registry,
         )
         self.model_version = ""
+        self._lag = _LagCollector()
+        self.registry.register(self._lag)
+        self.registry.register(_ModelInfo(self))
+        if process:
+            prometheus_client.ProcessCollector(registry=self.registry)
+            prometheus_client.PlatformCollector(registry=self.registry)
+            prometheus_client.GCCollector(registry=self.registry)
 
-    def inc(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self.counters[name] += amount
+    @property
+    def consumer_lag(self) -> ConsumerLag | None:
+        """Where ``opinion_consumer_lag`` is read from (the worker app sets it)."""
+        return self._lag.source
+
+    @consumer_lag.setter
+    def consumer_lag(self, source: ConsumerLag | None) -> None:
+        self._lag.source = source
+
+    def _child(self, name: str, values: tuple[str, ...]) -> Any:
+        """The sample of ``name`` with these label values (in ``COUNTERS``/``GAUGES`` order)."""
+        key = (name, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._metrics[name].labels(*values)
+        return child
+
+    def inc(self, name: str, amount: float = 1) -> None:
+        """Add to an unlabelled counter."""
+        self._metrics[name].inc(amount)
 
     def inc_labeled(self, name: str, labels: Mapping[str, str], amount: float = 1) -> None:
-        """Add to the sample of a labeled counter (``LABELED_COUNTERS``)."""
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            samples = self.labeled[name]
-            samples[key] = samples.get(key, 0) + amount
+        """Add to the sample of a labelled counter."""
+        self._child(name, self._values(name, labels)).inc(amount)
 
     def set_gauge(self, name: str, labels: Mapping[str, str], value: float) -> None:
-        """Set the sample of a labeled gauge (``GAUGES``)."""
-        with self._lock:
-            self.labeled[name][tuple(sorted(labels.items()))] = value
+        """Set the sample of a labelled gauge (``GAUGES``)."""
+        self._child(name, self._values(name, labels)).set(value)
 
-    def _render_labeled(self, name: str, metric: str, kind: str, help_text: str) -> list[str]:
-        lines = [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
-        for labels, value in sorted(self.labeled[name].items()):
-            text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-            lines.append(f"{metric}{{{text}}} {_number(value)}")
-        return lines
+    def _values(self, name: str, labels: Mapping[str, str]) -> tuple[str, ...]:
+        table = self.COUNTERS if name in self.COUNTERS else self.GAUGES
+        return tuple(str(labels[label]) for label in table[name][1])
+
+    def count_scored(self, events: Sequence[ScoredPost]) -> None:
+        """Count one batch's scored posts by model route, source and language."""
+        tally = Tally((e.model_route, e.source, e.lang) for e in events)
+        for (route, source, lang), n in tally.items():
+            self._child("scored", (route, source, self._lang(lang))).inc(n)
+
+    def count_dead(self, letters: Iterable[DeadLetter]) -> None:
+        """Count dead letters by stage and reason category."""
+        for (stage, kind), n in Tally(
+            (d.stage, reason_kind(d.stage, d.error)) for d in letters
+        ).items():
+            self._child("dead_lettered", (stage, kind)).inc(n)
+
+    def count_duplicates(self, reposts: int, redelivered: int) -> None:
+        """Count posts not scored again: reposts of another post and re-deliveries."""
+        if reposts:
+            self._child("duplicates", ("repost",)).inc(reposts)
+        if redelivered:
+            self._child("duplicates", ("redelivered",)).inc(redelivered)
+
+    def _lang(self, lang: str) -> str:
+        """The primary language subtag, ``other`` past ``MAX_LANG_LABELS`` distinct ones."""
+        primary = lang.split("-", 1)[0]
+        if primary in self._langs:
+            return primary
+        if len(self._langs) >= MAX_LANG_LABELS:
+            return "other"
+        self._langs.add(primary)
+        return primary
 
     def render(self) -> str:
-        with self._lock:
-            lines: list[str] = []
-            for name, help_text in self.COUNTERS.items():
-                metric = f"opinion_{name}_total"
-                lines += [
-                    f"# HELP {metric} {help_text}",
-                    f"# TYPE {metric} counter",
-                    f"{metric} {self.counters[name]}",
-                ]
-            for name, help_text in self.LABELED_COUNTERS.items():
-                lines += self._render_labeled(name, f"opinion_{name}_total", "counter", help_text)
-            for name, help_text in self.GAUGES.items():
-                lines += self._render_labeled(name, f"opinion_{name}", "gauge", help_text)
-            for hist in (self.batch_size, self.model_latency, self.end_to_end_lag):
-                lines += hist.render()
-            lines += [
-                "# HELP opinion_model_info The model version in use.",
-                "# TYPE opinion_model_info gauge",
-                f'opinion_model_info{{version="{self.model_version}"}} 1',
-            ]
-        return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    """A label value as the text format wants it."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    """Integers without a decimal point, other values in full."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+        """The Prometheus text exposition (format 0.0.4)."""
+        return generate_latest(self.registry).decode()
