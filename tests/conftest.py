@@ -17,6 +17,7 @@ import pytest
 from pipeline.config import TOPIC_ROLES, Settings, get_settings
 from pipeline.kafka_io import ensure_topics
 from pipeline.stack import stack_down, stack_up
+from pipeline.stack.cluster import LocalCluster, local_cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,11 +32,23 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     base = Settings(_env_file=None, state_dir=state_dir, kafka_bootstrap=None, redis_url=None)
     state = stack_up(base)
     try:
+        # idempotence off explicitly: copies with another state_dir no longer see stack.json
         yield base.model_copy(
-            update={"kafka_bootstrap": state.kafka_bootstrap, "redis_url": state.redis_url}
+            update={
+                "kafka_bootstrap": state.kafka_bootstrap,
+                "redis_url": state.redis_url,
+                "kafka_idempotence": False,
+            }
         )
     finally:
         stack_down(base)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local 3-primary Redis Cluster from the embedded server binary (tests/cluster)."""
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture()

@@ -159,7 +159,10 @@ class Plans:
             "ev": planned,
         }
         key_list = list(index)
-        return ("evalsha", (RECORD_SHA, len(key_list), *key_list, json.dumps(plan)), {})
+        # through execute_command: redis-py's cluster pipeline blocks its ``evalsha`` method
+        # but routes a raw EVALSHA by its keys (all in this group's slot)
+        args = ("EVALSHA", RECORD_SHA, len(key_list), *key_list, json.dumps(plan))
+        return ("execute_command", args, {})
 
     # --- read ----------------------------------------------------------------------------
     def _fetch(

@@ -75,7 +75,7 @@ class AlertStore:
         """Store a new alert with its stream record and deliveries, atomically; ``False``
         (and nothing written) when the id already exists."""
         key = keys.alert_key(alert.id)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(key)
                 if pipe.exists(key):
@@ -155,7 +155,7 @@ class AlertStore:
         """Read the alert, let ``change`` decide, and write the result with its stream record
         and deliveries in one MULTI/EXEC (retried when another writer got there first)."""
         key = keys.alert_key(alert_id)
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)

@@ -1,7 +1,8 @@
 """Watches in Redis: editable at runtime (dashboard/CLI), seeded from a YAML file.
 
-Layout: hash ``opinion:watches`` (id -> JSON) and counter ``opinion:watches:version`` that
-every change increments, so workers reload only when something changed.
+Layout: hash ``opinion:watches`` (id -> JSON) and counter ``{opinion:watches}:version`` that
+every change increments in the same MULTI, so workers reload only when something changed.
+The counter's hash tag is the hash's whole name, so both live in one Redis Cluster slot.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipeline.watches.model import Watch, WatchSet
 
 log = logging.getLogger(__name__)
 WATCHES_KEY = "opinion:watches"
-VERSION_KEY = "opinion:watches:version"
+VERSION_KEY = "{" + WATCHES_KEY + "}:version"  # same slot as WATCHES_KEY
 
 
 def load_watch_file(path: Path) -> list[Watch]:
@@ -76,13 +77,13 @@ class WatchStore:
         return Watch.model_validate_json(raw) if raw else None
 
     def put(self, watch: Watch) -> None:
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
         pipe.hset(WATCHES_KEY, watch.id, watch.model_dump_json())
         pipe.incr(VERSION_KEY)
         pipe.execute()
 
     def delete(self, watch_id: str) -> bool:
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(WATCHES_KEY, watch_id)
         pipe.incr(VERSION_KEY)
         return bool(pipe.execute()[0])

@@ -1,7 +1,7 @@
 """Crashes under a steady replay, each on its own durable stack (S3-backed Tansu, AOF Redis):
-kill -9 of workers, of the broker and of Redis. Nothing the broker acknowledged may be
-missing from the scored/dead-letter topics, and the Redis aggregates must count every
-unique post exactly once."""
+kill -9 of workers (on one Redis and on a local 3-primary Redis Cluster), of the broker and
+of Redis. Nothing the broker acknowledged may be missing from the scored/dead-letter topics,
+and the Redis aggregates must count every unique post exactly once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 from pipeline.alerting.store import AlertStore
 from pipeline.redis_io import redis_client
 from pipeline.stack import StackState
+from pipeline.stack.cluster import local_cluster
 from pipeline.stack.embedded import restart_process
 from tests.alerting.servers import sample_alert
 from tests.faults.helpers import (
+    WORKER_ENV,
     Outcome,
     Row,
     SteadyReplay,
@@ -27,6 +29,7 @@ from tests.faults.helpers import (
     feed,
     start_worker,
 )
+from tests.harness import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 150.0  # messages/s: steady, well within one worker's pace with the tiny model
@@ -70,6 +73,38 @@ def test_worker_kill9_one_of_two_then_the_only_one(
     fault_report.append(row)
     for worker in (w1, w2, w3):
         assert_no_agent_crash(worker)  # type: ignore[arg-type]
+    assert_clean(row, out, replay)
+
+
+def test_worker_kill9_one_of_two_on_a_redis_cluster(
+    tmp_path: Path, tiny_model: Path, fault_report: list[Row]
+) -> None:
+    """The same crash with Redis a local 3-primary Redis Cluster (``OPINION_REDIS_CLUSTER``):
+    the survivor re-processes what the dead worker had not committed, every aggregate exact."""
+    n = 2000
+    with local_cluster(tmp_path / "redis-cluster") as cluster:
+        base = fault_settings(tmp_path, tiny_model, redis_url=cluster.url, redis_cluster=True)
+        with durable_stack(base) as settings:
+            w1, w2 = (WorkerProcess(settings, name, env=WORKER_ENV) for name in ("w1", "w2"))
+            replay = SteadyReplay(settings, feed(n, "wc"), RATE)
+            try:
+                for worker in (w1, w2):  # started together: one start-up wait, not two
+                    worker.wait_ready(180)
+                replay.start()
+                replay.wait_sent(n // 3)
+                w1.kill()  # w2 takes over its partitions after the session timeout
+                replay.join(300)
+                row, out = account(
+                    "worker kill -9 (1 of 2) on a 3-primary Redis Cluster", settings, replay, n
+                )
+                assert w2.proc.poll() is None, w2.log_tail()
+            finally:
+                replay.stop_event.set()
+                for worker in (w1, w2):
+                    worker.stop()
+    fault_report.append(row)
+    for worker in (w1, w2):
+        assert_no_agent_crash(worker)
     assert_clean(row, out, replay)
 
 
