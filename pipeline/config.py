@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BeforeValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from pipeline.schemas import ALERT_KINDS, AlertKind
 
@@ -46,6 +56,19 @@ NetworkName = Annotated[
 """An IP address or CIDR network (``10.0.0.2``, ``10.0.0.0/24``), normalised to CIDR form."""
 
 
+def literal_choices(annotation: Any) -> tuple[str, ...]:
+    """The string values of the ``Literal`` in a field's type (through ``Annotated`` and
+    ``| None``); empty for any other type."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return tuple(v for v in get_args(annotation) if isinstance(v, str))
+    if origin is Annotated:
+        return literal_choices(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return tuple(c for arg in get_args(annotation) for c in literal_choices(arg))
+    return ()
+
+
 class ConfigError(RuntimeError):
     """Configuration is missing or inconsistent; the message says what to set."""
 
@@ -73,7 +96,10 @@ class Settings(BaseSettings):
     # --- where things live -------------------------------------------------------------
     state_dir: Path = Field(Path("var"), description="Runtime state: stack.json, logs, data.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Log level of every command."
+        "INFO", description="Log level of every command and worker (any case)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per log line (for log shippers)."
     )
 
     # --- Kafka -------------------------------------------------------------------------
@@ -122,6 +148,23 @@ class Settings(BaseSettings):
         description="Retention (retention.ms) given to the dead-letter topic (raw personal "
         "data) when `opinion topics` creates it; 0 = the broker's default (docs/privacy.md).",
     )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replicas of each topic the monitor creates (and of Faust's own); "
+        "1 for one broker, 3 for a production cluster.",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of the topics it creates (with acks=all); unset = "
+        "the broker's default; 2 with replication 3.",
+    )
+    kafka_idempotence: bool = Field(
+        True,
+        description="Idempotent producers (no duplicates on retry); always off against the "
+        "embedded broker (Tansu loses data with it).",
+    )
 
     # --- Redis -------------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -129,6 +172,11 @@ class Settings(BaseSettings):
     )
     redis_password: SecretStr | None = Field(
         None, description="Used when the URL carries none (also the embedded server's)."
+    )
+    redis_cluster: bool = Field(
+        False,
+        description="OPINION_REDIS_URL names a node of a Redis Cluster (the client finds the "
+        "others; README 'Scaling out').",
     )
 
     # --- embedded stack ----------------------------------------------------------------
@@ -528,6 +576,40 @@ class Settings(BaseSettings):
     )
 
     # ------------------------------------------------------------------------------------
+    @field_validator("*", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every choice setting (a ``Literal``) accepts its values in any case and padded."""
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        choices = literal_choices(cls.model_fields[info.field_name].annotation)
+        folded = value.strip().casefold()
+        return next((c for c in choices if c.casefold() == folded), value)
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Settings:
+        isr = self.topic_min_insync_replicas
+        if isr is not None and isr > self.topic_replication_factor:
+            raise ValueError(
+                f"OPINION_TOPIC_MIN_INSYNC_REPLICAS ({isr}) exceeds "
+                f"OPINION_TOPIC_REPLICATION_FACTOR ({self.topic_replication_factor}): no write "
+                "could succeed; lower it or raise the replication factor"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _alert_stream_in_the_alert_slot(self) -> Settings:
+        if self.redis_cluster:
+            from redis.cluster import key_slot
+
+            if key_slot(self.alert_stream_key.encode()) != key_slot(b"{alerts}"):
+                raise ValueError(
+                    f"OPINION_ALERT_STREAM_KEY ({self.alert_stream_key}) needs the {{alerts}} "
+                    "hash tag on a Redis Cluster (written in one MULTI with the alert), e.g. "
+                    "opinion:{alerts}:stream"
+                )
+        return self
+
     @property
     def stack_file(self) -> Path:
         """Where ``opinion stack up`` records addresses and PIDs."""
@@ -617,7 +699,25 @@ class Settings(BaseSettings):
         return value
 
 
+def settings_error_line(exc: ValidationError | SettingsError) -> str:
+    """One line naming each invalid ``OPINION_*`` variable and what it allows (never its
+    value: it may be a secret)."""
+    if isinstance(exc, SettingsError):
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"OPINION_{found.group(1).upper()}" if found else "a setting"
+        return f"invalid setting {name}: not valid JSON (give a JSON list, e.g. [1, 2])"
+    problems: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        name = f"OPINION_{str(error['loc'][0]).upper()}: " if error["loc"] else ""
+        problems.setdefault(name, error["msg"].removeprefix("Value error, "))
+    listed = "; ".join(f"{name}{msg}" for name, msg in problems.items())
+    return f"invalid setting {listed} (set in the environment or .env)"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return Settings()
+    """The process-wide settings (read once); ``ConfigError`` with one line if invalid."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigError(settings_error_line(exc)) from exc

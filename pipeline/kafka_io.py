@@ -1,12 +1,14 @@
 """Kafka client factories: one place that turns ``Settings`` into client options.
 
 Both clients are used: aiokafka inside Faust and async code, kafka-python in scripts,
-replay and training. Idempotent producers are always off (they lose data on Tansu, see
-ENVIRONMENT.md); the pipeline is at-least-once with idempotent effects downstream.
+replay and training. Producers are idempotent (``OPINION_KAFKA_IDEMPOTENCE``) except against
+the embedded Tansu broker, where idempotent producers lose acknowledged messages; the
+pipeline is at-least-once with idempotent effects downstream either way.
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -64,11 +66,30 @@ def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClien
         raise _unavailable(settings) from exc
 
 
+def embedded_broker(settings: Settings) -> bool:
+    """True when the broker is the Tansu that ``opinion stack up`` started for this state
+    dir (``stack.json`` lists its process at this address)."""
+    try:
+        stack = json.loads(settings.stack_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        "kafka" in stack.get("processes", {})
+        and stack.get("kafka_bootstrap") == settings.resolved_kafka_bootstrap()
+    )
+
+
+def idempotence(settings: Settings) -> bool:
+    """Whether producers are idempotent: ``OPINION_KAFKA_IDEMPOTENCE``, never on Tansu (with
+    it, ~60 acknowledged messages were lost per broker restart; ENVIRONMENT.md)."""
+    return settings.kafka_idempotence and not embedded_broker(settings)
+
+
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
-    """A kafka-python producer: acks=all, idempotence off, retries on."""
+    """A kafka-python producer: acks=all, retries on, idempotent as ``idempotence`` says."""
     options: dict[str, Any] = {
         "acks": "all",
-        "enable_idempotence": False,
+        "enable_idempotence": idempotence(settings),
         "retries": 10,
         "linger_ms": 5,
         "max_request_size": settings.max_message_bytes + 64 * 1024,
@@ -99,11 +120,15 @@ def consumer(
 
 
 def topic_configs(settings: Settings, spec: TopicSpec) -> dict[str, str]:
-    """Topic-level configs set when a topic is created: the dead-letter topic keeps raw
-    personal data (original bytes), so it gets its own retention."""
+    """Topic-level configs set when a topic is created: ``min.insync.replicas`` when
+    configured, and the dead-letter topic, which keeps raw personal data (original bytes),
+    gets its own retention."""
+    configs: dict[str, str] = {}
+    if settings.topic_min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
     if spec.role == "dead_letter" and settings.dead_letter_retention_s > 0:
-        return {"retention.ms": str(settings.dead_letter_retention_s * 1000)}
-    return {}
+        configs["retention.ms"] = str(settings.dead_letter_retention_s * 1000)
+    return configs
 
 
 def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
@@ -117,10 +142,13 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) 
         created: list[str] = []
         for spec in missing:
             try:
-                configs = topic_configs(settings, spec)
-                admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=configs)]
+                topic = NewTopic(
+                    spec.name,
+                    spec.partitions,
+                    settings.topic_replication_factor,
+                    topic_configs=topic_configs(settings, spec),
                 )
+                admin.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
@@ -143,6 +171,20 @@ def broker_healthy(settings: Settings, timeout_s: float = 3.0) -> bool:
         return False
     finally:
         admin.close()
+
+
+def faust_producer(settings: Settings) -> type:
+    """Faust's aiokafka producer class, idempotent as ``idempotence`` says (set it as the
+    app transport's ``Producer``); Faust's transactions keep theirs."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    enabled = idempotence(settings)
+
+    class Producer(faust_aiokafka.Producer):
+        def _settings_extra(self) -> dict[str, Any]:
+            return {"enable_idempotence": enabled, **super()._settings_extra()}
+
+    return Producer
 
 
 def faust_credentials(settings: Settings):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.config import Settings
-from pipeline.config_doc import END, START, config_table
+from pipeline.config_doc import END, START, config_table, env_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +28,13 @@ def test_readme_config_table_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme.split(START, 1)[1].split(END, 1)[0].strip()
     assert table == config_table(), "run: python -m pipeline.config_doc --write"
+
+
+def test_env_example_is_current() -> None:
+    committed = (ROOT / ".env.example").read_text()
+    assert committed == env_example(), "run: python -m pipeline.config_doc --write"
+    names = {line.split("=", 1)[0].lstrip("# ") for line in committed.splitlines() if "=" in line}
+    assert {f"OPINION_{name.upper()}" for name in Settings.model_fields} <= names
 
 
 def test_every_setting_is_documented() -> None:

@@ -70,10 +70,16 @@ def train(
 ) -> None:
     """Re-fine-tune on new analysts' labels; promote the result only if it is better."""
     from pipeline.config import ConfigError, get_settings
+    from pipeline.extras import ExtraMissing, require_extra
     from pipeline.kafka_io import BrokerUnavailable
     from training.run import TrainingError
     from training.run import train as run_train
 
+    try:
+        require_extra("train", "opinion train (the base corpus)")
+    except ExtraMissing as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     show = sys.stderr.isatty() if progress is None else progress
     _quiet_libraries(show)
     try:

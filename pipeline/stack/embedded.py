@@ -230,6 +230,10 @@ def stack_up(settings: Settings, *, durable: bool = False) -> StackState:
             live = settings.model_copy(
                 update={"kafka_bootstrap": bootstrap, "redis_url": redis_url}
             )
+            if "kafka" in processes:  # one Tansu broker: one replica
+                live = live.model_copy(
+                    update={"topic_replication_factor": 1, "topic_min_insync_replicas": None}
+                )
             _wait_healthy(live)
             ensure_topics(live)
         except BaseException:

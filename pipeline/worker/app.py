@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Protocol
 
 import faust
@@ -20,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.config import Settings
-from pipeline.kafka_io import faust_credentials, security_kwargs
+from pipeline.kafka_io import faust_credentials, faust_producer, security_kwargs
 from pipeline.model.registry import ModelRegistry
 from pipeline.redis_io import async_redis_client
 from pipeline.schemas import DeadLetter, ScoredPost
@@ -34,6 +35,7 @@ from pipeline.worker.batch import (
 )
 from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.detection import LiveDetection
+from pipeline.worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
 from pipeline.worker.model_updates import RegistryFollower, initial_scorer, parse_model_update
@@ -183,6 +185,24 @@ def assigned_highwaters(app: faust.App) -> dict[str, int]:
     return {partition_key(tp.topic, tp.partition): hw for tp, hw in marks.items() if hw}
 
 
+def consumer_lag(app: faust.App, topics: Collection[str]) -> dict[tuple[str, int], int]:
+    """Per assigned partition of ``topics``: its high-water mark minus this worker's
+    committed offset (Faust's own record of commits, read without a request)."""
+    try:
+        consumer = app.consumer
+        committed = consumer._committed_offset  # next offset to read; 0 is stored as None
+        lags = {}
+        for tp in consumer.assignment():
+            if tp.topic not in topics:  # e.g. Faust's own assignor topic
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is not None:  # known after the partition's first fetch response
+                lags[(tp.topic, tp.partition)] = max(0, highwater - (committed.get(tp) or 0))
+    except Exception:  # consumer not started or rebalancing: nothing to report this time
+        return {}
+    return lags
+
+
 def _wire_detection(app: faust.App, settings: Settings, detection: LiveDetection) -> None:
     """Spike detection (when enabled) and the alert outbox, drained when the app stops."""
 
@@ -270,7 +290,7 @@ def create_app(
         # stays bounded (about this many messages plus one fetch per partition) while lag
         # grows in the broker. Faust's default, 4096, is up to 4 GB of 1 MB messages.
         stream_buffer_maxsize=max(8 * settings.batch_max_size, 512),
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=settings.input_partitions,
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
@@ -278,6 +298,7 @@ def create_app(
     )
     if isinstance(app.transport, faust_aiokafka.Transport):
         app.transport.Consumer = _Consumer  # type: ignore[misc]
+        app.transport.Producer = faust_producer(settings)  # type: ignore[misc]
     inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
     scored = app.topic(settings.topic("scored"), value_type=bytes)
     dead_letters = app.topic(settings.topic("dead_letter"), value_type=bytes)
@@ -285,6 +306,8 @@ def create_app(
     app.processor = processor  # type: ignore[attr-defined]  # for tests and the bench
     app.model_holder = model  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]
+    input_topics = {settings.topic("social"), settings.topic("news")}
+    metrics.consumer_lag = lambda: consumer_lag(app, input_topics)
 
     @app.agent(inputs, name="score-posts")
     async def score_posts(stream):  # type: ignore[no-untyped-def]
@@ -315,6 +338,6 @@ def create_app(
 
     @app.page("/metrics")
     async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]
-        return self.text(metrics.render(), content_type="text/plain; version=0.0.4")
+        return self.text(metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
     return app

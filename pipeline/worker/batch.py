@@ -29,7 +29,15 @@ from pipeline.worker.poison import AttemptTracker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TRANSIENT_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+TRANSIENT_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    # a Redis Cluster failing over or moving slots (OPINION_REDIS_CLUSTER)
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
 # Dead letters: bytes of room left for the JSON fields, longest key and reason kept.
 DEAD_LETTER_SLACK = 16 * 1024
 MAX_DEAD_KEY_BYTES = 1024
@@ -162,7 +170,7 @@ class BatchProcessor:
             result.scored, failed = await self._score(fresh)
             result.dead.extend(failed)
         result.done_ids.extend(s.id for s in result.scored)
-        self.metrics.inc("duplicates", result.duplicates + result.redelivered)
+        self.metrics.count_duplicates(result.duplicates, result.redelivered)
         return result
 
     async def handle(
@@ -257,11 +265,12 @@ class BatchProcessor:
             await retry_forever(
                 "clearing attempts", lambda: tracker.clear(result.messages), self.metrics
             )
-        self.metrics.inc("scored", len(result.scored))
-        self.metrics.inc("dead_lettered", len(result.dead))
+        self.metrics.count_scored(result.scored)
+        self.metrics.count_dead(result.dead)
         now = time.time()
-        for event in result.scored:
-            self.metrics.end_to_end_lag.observe(max(0.0, now - event.ingested_at.timestamp()))
+        self.metrics.end_to_end_lag.observe_many(
+            max(0.0, now - event.ingested_at.timestamp()) for event in result.scored
+        )
 
     async def _score(
         self, fresh: list[tuple[RawMessage, PreparedPost]]

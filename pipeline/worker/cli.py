@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from pipeline.config import get_settings
+from pipeline.config import Settings, get_settings, literal_choices
 
 OVERRIDES_HELP = "Overrides OPINION_{} for this worker."
+LOG_LEVELS = literal_choices(Settings.model_fields["log_level"].annotation)
 
 
 def worker(
@@ -31,7 +32,10 @@ def worker(
         help="Seed watches from this YAML (existing ones kept). "
         + OVERRIDES_HELP.format("WATCHES_FILE"),
     ),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error."),
+    loglevel: str | None = typer.Option(
+        None,
+        help="debug | info | warning | error (any case). " + OVERRIDES_HELP.format("LOG_LEVEL"),
+    ),
 ) -> None:
     """Consume the social and news topics, score posts in batches, publish and aggregate.
 
@@ -41,6 +45,8 @@ def worker(
     """
     from pipeline.worker.runner import run_worker
 
+    if loglevel is not None and loglevel.strip().upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"--loglevel must be one of {', '.join(LOG_LEVELS)}")
     overrides = {
         "worker_web_port": web_port,
         "batch_max_size": batch_size,
@@ -51,7 +57,8 @@ def worker(
     settings = get_settings().model_copy(
         update={k: v for k, v in overrides.items() if v is not None}
     )
-    raise typer.Exit(run_worker(settings, loglevel=loglevel))
+    level = loglevel.strip() if loglevel else None
+    raise typer.Exit(run_worker(settings, loglevel=level))
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,9 @@ import typer
 
 from pipeline.config import ConfigError, Settings
 from pipeline.kafka_io import broker_healthy
+from pipeline.logging_setup import configure_logging
 from pipeline.model.registry import RegistryError
-from pipeline.redis_io import redact_url, redis_client, redis_healthy
+from pipeline.redis_io import redis_client, redis_problem
 from pipeline.watches.store import WatchStore, load_watch_file
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def preflight(settings: Settings) -> str | None:
     """An error message when the broker or Redis is unreachable, else None."""
     try:
         bootstrap = settings.resolved_kafka_bootstrap()
-        redis_url = redact_url(settings.resolved_redis_url())
+        settings.resolved_redis_url()  # no Redis configured: a ConfigError saying what to set
     except ConfigError as exc:
         return str(exc)
     if not broker_healthy(settings, timeout_s=5.0):
@@ -29,10 +30,12 @@ def preflight(settings: Settings) -> str | None:
             f"No Kafka broker answers at {bootstrap}: start the embedded one with "
             "`opinion stack up`, or set OPINION_KAFKA_BOOTSTRAP to a reachable broker."
         )
-    if not redis_healthy(settings):
+    problem = redis_problem(settings)
+    if problem is not None:
         return (
-            f"Redis does not answer at {redis_url}: start it with `opinion stack up`, or set "
-            "OPINION_REDIS_URL (and OPINION_REDIS_PASSWORD if it needs one)."
+            f"{problem.rstrip('.')}; the embedded one starts with `opinion stack up`, else set "
+            "OPINION_REDIS_URL (OPINION_REDIS_PASSWORD if it needs one, OPINION_REDIS_CLUSTER "
+            "for a cluster)."
         )
     return None
 
@@ -62,8 +65,24 @@ def build_app(settings: Settings) -> faust.App:
     return create_app(settings, processor=processor, detection=detection)
 
 
-def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
-    """Run until stopped; returns the exit code."""
+def start_faust(app: faust.App, settings: Settings, loglevel: str | None = None) -> None:
+    """Run the Faust worker with our logging (``OPINION_LOG_LEVEL``, ``OPINION_LOG_FORMAT``;
+    ``loglevel`` overrides the level): Faust is told to leave logging alone, and in JSON mode
+    prints no banner, so every line a worker writes is a log record."""
+    level = (loglevel or settings.log_level).upper()
+    configure_logging(level, settings.log_format)
+    worker = faust.Worker(
+        app,
+        loglevel=level,
+        override_logging=False,
+        quiet=settings.log_format == "json",
+    )
+    worker.spinner = None  # "Ready" is logged instead of drawn on stdout
+    worker.execute_from_commandline()
+
+
+def run_worker(settings: Settings, *, loglevel: str | None = None) -> int:
+    """Run until stopped; returns the exit code. ``loglevel`` overrides OPINION_LOG_LEVEL."""
     problem = preflight(settings)
     if problem:
         typer.secho(f"error: {problem}", fg="red", err=True)
@@ -74,6 +93,5 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     except RegistryError as exc:  # the registry's current model failed its checksums
         typer.secho(f"error: {exc}", fg="red", err=True)
         return 2
-    worker = faust.Worker(app, loglevel=loglevel)
-    worker.execute_from_commandline()
+    start_faust(app, settings, loglevel)
     return 0
