@@ -1,7 +1,8 @@
 """Watches in Redis: editable at runtime (dashboard/CLI), seeded from a YAML file.
 
-Layout: hash ``opinion:watches`` (id -> JSON) and counter ``{opinion:watches}:version`` that
-every change increments in the same MULTI, so workers reload only when something changed.
+Layout: hash ``opinion:watches`` (id -> JSON) and counter
+``opinion:{opinion:watches}:version`` that every change increments in the same MULTI, so
+workers reload only when something changed.
 The counter's hash tag is the hash's whole name, so both live in one Redis Cluster slot.
 """
 
@@ -18,7 +19,9 @@ from pipeline.watches.model import Watch, WatchSet
 
 log = logging.getLogger(__name__)
 WATCHES_KEY = "opinion:watches"
-VERSION_KEY = "{" + WATCHES_KEY + "}:version"  # same slot as WATCHES_KEY
+# Same slot as WATCHES_KEY (its whole name as the hash tag) and, like every key, under
+# ``opinion:`` (the least-privilege ACL in SECURITY.md grants ``~opinion:*``).
+VERSION_KEY = "opinion:{" + WATCHES_KEY + "}:version"
 
 
 def load_watch_file(path: Path) -> list[Watch]:

@@ -25,6 +25,7 @@ def _slot(key: str) -> int:
 
 def test_a_watch_change_and_its_version_share_one_slot() -> None:
     assert _slot(WATCHES_KEY) == _slot(VERSION_KEY)
+    assert VERSION_KEY.startswith("opinion:")  # the ACL in SECURITY.md grants ~opinion:*
 
 
 def test_the_sign_in_script_keys_share_one_slot() -> None:
