@@ -30,13 +30,17 @@ class ManagedProcess:
         return asdict(self)
 
     def is_running(self) -> bool:
-        """Alive and still the same process (PIDs get reused)."""
+        """Alive and still the same process (PIDs get reused): its start time matches, or
+        its command line still names our program (psutil derives start times from the boot
+        time, which a stepped clock shifts; a stack judged dead would be orphaned)."""
         try:
             proc = psutil.Process(self.pid)
-            return (
-                abs(proc.create_time() - self.create_time) < 1.0
-                and proc.status() != psutil.STATUS_ZOMBIE
-            )
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            if abs(proc.create_time() - self.create_time) < 1.0:
+                return True
+            program = Path(self.cmdline[0]).name if self.cmdline else ""
+            return bool(program) and program in " ".join(proc.cmdline())
         except psutil.Error:
             return False
 
