@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import psutil
 
@@ -17,6 +18,9 @@ def _record(pid: int, create_time: float, cmdline: list[str]) -> ManagedProcess:
 def test_a_live_process_is_recognised_even_after_a_clock_step() -> None:
     child = subprocess.Popen(["sleep", "30"])
     try:
+        deadline = time.monotonic() + 5  # under load /proc may still show the parent's args
+        while "sleep" not in psutil.Process(child.pid).cmdline() and time.monotonic() < deadline:
+            time.sleep(0.05)
         started = psutil.Process(child.pid).create_time()
         assert _record(child.pid, started, ["sleep", "30"]).is_running()
         # Start time shifted (a stepped clock): still ours by its command line...
