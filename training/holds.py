@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from pipeline.model.registry import ModelRegistry
+from training.files import write_atomic
 
 ROUTE = "en"  # the route `opinion train` re-trains (its registry versions)
 HOLDS_FILE = "holds.json"
@@ -72,11 +72,7 @@ def load(registry: ModelRegistry) -> dict[str, dict[str, Any]]:
 
 
 def _save(registry: ModelRegistry, holds: dict[str, dict[str, Any]]) -> None:
-    path = _path(registry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(holds, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(_path(registry), json.dumps(holds, indent=2, sort_keys=True) + "\n")
 
 
 def _now() -> str:

@@ -4,11 +4,11 @@ trained a candidate (promoted, rejected or dry run)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pipeline.model.metrics import Metrics
+from training.files import write_atomic
 
 SETS = ("analysts", "base", "overall", "trusted")
 
@@ -17,18 +17,11 @@ def metrics_summary(metrics: dict[str, Metrics]) -> dict[str, Any]:
     return {name: m.to_dict() for name, m in metrics.items()}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(reports_dir: Path, run_id: str, report: dict[str, Any]) -> Path:
     """Write both files; returns the JSON path."""
     json_path = reports_dir / f"{run_id}.json"
-    _atomic_write(json_path, json.dumps(report, indent=2, default=str) + "\n")
-    _atomic_write(reports_dir / f"{run_id}.md", markdown(report))
+    write_atomic(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    write_atomic(reports_dir / f"{run_id}.md", markdown(report))
     return json_path
 
 

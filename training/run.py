@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.config import Settings
+from training.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,7 @@ def load_state(settings: Settings) -> dict[str, Any]:
 
 
 def save_state(settings: Settings, state: dict[str, Any]) -> None:
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_atomic(state_path(settings), json.dumps(state, indent=2, default=str) + "\n")
 
 
 def _now() -> datetime:
