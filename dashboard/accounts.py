@@ -23,9 +23,7 @@ from typing import Literal, get_args
 import redis
 
 from dashboard.auth import hash_password, verify_password
-
-ACCOUNTS_KEY = "opinion:dashboard:accounts"
-"""Hash: user name -> account JSON (role, password hash, created_at)."""
+from pipeline.keys import DASHBOARD_ACCOUNTS as ACCOUNTS_KEY
 
 Role = Literal["viewer", "analyst", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)

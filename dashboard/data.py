@@ -24,6 +24,8 @@ from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.kafka_io import producer
+from pipeline.keys import DASHBOARD_LABELED as LABELED_KEY
+from pipeline.keys import DASHBOARD_LABELS_BY_USER as LABELS_BY_USER_KEY
 from pipeline.label_signing import sign
 from pipeline.model import BUNDLED_EN, resolve_model_dir
 from pipeline.model.card import ModelCard
@@ -37,10 +39,6 @@ log = logging.getLogger(__name__)
 
 TTL_S = 5
 MODEL_TTL_S = 30
-LABELED_KEY = "opinion:dashboard:labeled"
-"""Set of post ids already labeled (the queue hides them)."""
-LABELS_BY_USER_KEY = "opinion:dashboard:labels:by_user"
-"""Hash: analyst -> labels submitted."""
 QUEUE_POSTS_PER_WATCH = 100
 ALERT_SCAN = 500
 ALL_STATES: tuple[AlertState, ...] = ("firing", "acknowledged", "resolved")

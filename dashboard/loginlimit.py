@@ -22,11 +22,7 @@ import redis
 
 from dashboard.accounts import normalize_name, valid_name
 from pipeline.config import Settings
-
-PREFIX = "opinion:dashboard:{login}"
-"""``<PREFIX>:tries:<subject>`` (sorted set: try token by time, ms) and
-``<PREFIX>:lock:<subject>`` (string with the lockout's TTL); subject ``u:<user>`` or
-``a:<address>``."""
+from pipeline.keys import LOGIN_LIMIT_PREFIX as PREFIX
 
 _BEGIN = """
 local now, window, max, lockout, member = tonumber(ARGV[1]), tonumber(ARGV[2]),

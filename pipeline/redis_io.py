@@ -2,7 +2,7 @@
 when ``OPINION_REDIS_CLUSTER`` is on (the URL names any node; the client finds the others).
 
 Callers use only what works on both: every MULTI/EXEC, Lua script and multi-key command
-touches keys of one hash slot (``{...}`` tags, see pipeline/aggregation/keys.py), and a
+touches keys of one hash slot (``{...}`` tags, see pipeline/keys.py), and a
 transaction is asked for explicitly with ``pipeline(transaction=True)`` (a cluster
 pipeline is not transactional by default).
 """

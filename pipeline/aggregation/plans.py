@@ -16,7 +16,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
 from pipeline.config import ConfigError, Settings
 from pipeline.schemas import ScoredPost

@@ -1,7 +1,9 @@
 """Rolling sentiment aggregates in Redis: ``AggregateStore`` (sync) and ``AsyncAggregateStore``.
 
 Both run the ops planned by ``plans.Plans`` (same key scheme, same Lua script) in one pipeline
-per call; only the execution differs. ``record_batch`` is idempotent by event id.
+per call; only the execution differs, and they offer the same methods (a test runs the same
+operations through both and compares every key written). ``record_batch`` is idempotent by
+event id.
 """
 
 from __future__ import annotations
@@ -174,6 +176,11 @@ class AsyncAggregateStore:
         self, watch_id: str | None, since: datetime, until: datetime, n: int = 10
     ) -> list[tuple[str, int]]:
         return await self._run(self.plans.top_terms(watch_id, since, until, n))
+
+    async def negative_samples(
+        self, watch_id: str | None, since: datetime, until: datetime, n: int = 3
+    ) -> list[ScoredPost]:
+        return await self._run(self.plans.negative_samples(watch_id, since, until, n))
 
     async def watch_ids(self) -> list[str]:
         return await self._run(self.plans.watch_ids())

@@ -6,7 +6,7 @@ deliveries of one channel (``claim``: Lua, moves their due time to the end of a 
 counts the attempt), sends them, then reports ``sent`` (the record stays, state ``sent``),
 ``retry`` (due again after a backoff) or ``park`` (a permanent failure, kept with its error
 until ``requeue``). A sender that dies holding a lease loses it when the lease ends: the
-delivery is due again and any worker sends it. Keys: ``pipeline.aggregation.keys``.
+delivery is due again and any worker sends it. Keys: ``pipeline.keys``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import redis
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.alerting.channels import channels_from_settings, idempotency_key_for
 from pipeline.config import Settings
 from pipeline.schemas import SEVERITIES, Alert

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 import redis
 from redis.exceptions import WatchError
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.config import Settings
 from pipeline.schemas import SEVERITIES, Alert, AlertState, utc_now

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import redis
 from pydantic import ValidationError
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.aggregation.bucket import epoch, from_epoch
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertEvent, AlertStore

@@ -15,13 +15,11 @@ from pathlib import Path
 import redis
 import yaml
 
+from pipeline.keys import WATCHES as WATCHES_KEY
+from pipeline.keys import WATCHES_VERSION as VERSION_KEY
 from pipeline.watches.model import Watch, WatchSet
 
 log = logging.getLogger(__name__)
-WATCHES_KEY = "opinion:watches"
-# Same slot as WATCHES_KEY (its whole name as the hash tag) and, like every key, under
-# ``opinion:`` (the least-privilege ACL in SECURITY.md grants ``~opinion:*``).
-VERSION_KEY = "opinion:{" + WATCHES_KEY + "}:version"
 
 
 def load_watch_file(path: Path) -> list[Watch]:

@@ -19,9 +19,9 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
+from pipeline.keys import DONE_PREFIX, REPOST_PREFIX
+
 Status = Literal["new", "repost", "redelivered"]
-DONE_PREFIX = "opinion:done:"
-REPOST_PREFIX = "opinion:repost:"
 
 
 class RepostGuard:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-ATTEMPTS_PREFIX = "opinion:attempts:"
+from pipeline.keys import ATTEMPTS_PREFIX
 
 
 class Located(Protocol):

@@ -31,9 +31,10 @@ from datetime import UTC, datetime
 import redis
 import redis.asyncio as aioredis
 
+from pipeline.keys import HIGHWATERS as HIGHWATERS_KEY
+from pipeline.keys import WATERMARKS as WATERMARKS_KEY
+
 log = logging.getLogger(__name__)
-WATERMARKS_KEY = "opinion:watermarks"
-HIGHWATERS_KEY = "opinion:highwaters"
 # Both scripts keep per-field maxima atomically (workers of one group may briefly overlap on a
 # partition after a rebalance; a read-then-write from Python could move a field back).
 _KEEP_MAX = """

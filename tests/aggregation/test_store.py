@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from redis.cluster import key_slot
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.aggregation.bucket import epoch
 from pipeline.aggregation.plans import SAMPLES_PER_BUCKET
 from pipeline.aggregation.store import AggregateStore, AsyncAggregateStore
@@ -213,6 +213,55 @@ def test_async_store_shares_keys_and_script(stack_settings: Settings, redis_db) 
     assert (first, second, totals["volume"]) == (100, 100, 100)
     assert sync_store.record_batch(events) == 0
     assert sync_store.totals(None, T0, T0 + timedelta(hours=3))["volume"] == 200
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name in vars(cls) if not name.startswith("_")}
+
+
+def test_sync_and_async_stores_write_the_same_keys_and_read_the_same(
+    stack_settings: Settings, redis_db
+) -> None:  # type: ignore[no-untyped-def]
+    assert _public_methods(AsyncAggregateStore) == _public_methods(AggregateStore)
+    events = _events(300, seed=7)
+    since, until = T0, T0 + timedelta(hours=3)
+    sync_store = AggregateStore(redis_db, stack_settings)
+
+    def reads(store_results: list) -> list:
+        return [repr(r) for r in store_results]
+
+    sync_store.record_batch(events[:150])
+    sync_store.record_batch(events)
+    sync_reads = reads([
+        sync_store.series("alpha", since, until), sync_store.totals(None, since, until),
+        sync_store.recent_posts("beta", 20, label="negative"),
+        sync_store.top_terms(None, since, until),
+        sync_store.negative_samples("alpha", since, until),
+        sync_store.watch_ids(), sync_store.seen_range("beta"),
+    ])  # fmt: skip
+    written_by_sync = _dump(redis_db)
+    redis_db.flushdb()
+
+    async def run() -> list:
+        client = async_redis_client(stack_settings)
+        try:
+            store = AsyncAggregateStore(client, stack_settings)
+            await store.record_batch(events[:150])
+            await store.record_batch(events)
+            return reads([
+                await store.series("alpha", since, until), await store.totals(None, since, until),
+                await store.recent_posts("beta", 20, label="negative"),
+                await store.top_terms(None, since, until),
+                await store.negative_samples("alpha", since, until),
+                await store.watch_ids(), await store.seen_range("beta"),
+            ])  # fmt: skip
+        finally:
+            await client.aclose()
+
+    async_reads = asyncio.run(run())
+    assert _dump(redis_db) == written_by_sync
+    assert len(written_by_sync) > 100
+    assert async_reads == sync_reads
 
 
 def test_negative_samples_outlive_the_recent_list(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]

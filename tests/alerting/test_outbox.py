@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.alerting.channels import (
     EmailChannel,
     SlackChannel,

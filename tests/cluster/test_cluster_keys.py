@@ -13,7 +13,7 @@ from redis.cluster import key_slot
 from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 
 from dashboard.loginlimit import LoginLimiter, subjects
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.config import Settings
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
 from pipeline.worker.batch import retry_forever

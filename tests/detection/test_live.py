@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline.aggregation import keys
+from pipeline import keys
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings

@@ -1,8 +1,9 @@
-"""The Redis key scheme of aggregation, detection and alerting (one place; see docs/alerting.md).
+"""Every Redis key the monitor uses, in one place (see docs/alerting.md for the aggregate scheme).
 
-Every key of one watch carries the hash tag ``{w:<watch_id>}`` and every overall key ``{all}``,
-so all keys one event update touches in a group live in one Redis Cluster slot and the Lua
-script may update them atomically.
+Every key starts with ``opinion:`` (the least-privilege ACL in SECURITY.md grants
+``~opinion:*``). Keys that one atomic step touches together share a hash tag so they live in
+one Redis Cluster slot: every key of one watch carries ``{w:<watch_id>}``, every overall key
+``{all}``, every alert key ``{alerts}``.
 
 Bucket counters are hashes, one per (scope, granularity, dimension, day-partition); a field is
 ``<bucket_start_epoch>:<metric>`` with metric ``v`` volume, ``n`` negative, ``u`` neutral,
@@ -15,6 +16,28 @@ from __future__ import annotations
 import re
 
 ROOT = "opinion"
+
+# --- intake (pipeline.worker): re-delivery, reposts, poison messages, event-time progress
+DONE_PREFIX = f"{ROOT}:done:"
+"""``<DONE_PREFIX><post id>``: the post was fully processed (a re-delivery is skipped)."""
+REPOST_PREFIX = f"{ROOT}:repost:"
+"""``<REPOST_PREFIX><keyed text hash>``: ``id|event-time`` of the first post with this text."""
+ATTEMPTS_PREFIX = f"{ROOT}:attempts:"
+"""``<ATTEMPTS_PREFIX><group>:<topic>:<partition>:<offset>``: deliveries of a message that killed a
+worker (poison-message counter)."""
+WATERMARKS = f"{ROOT}:watermarks"
+"""Hash: ``<topic>:<partition>`` -> event-time watermark (per-field maximum)."""
+HIGHWATERS = f"{ROOT}:highwaters"
+"""Hash: ``<topic>:<partition>`` -> highest event time seen (per-field maximum)."""
+
+# --- watches (pipeline.watches)
+WATCHES = f"{ROOT}:watches"
+"""Hash: watch id -> watch JSON."""
+WATCHES_VERSION = ROOT + ":{" + WATCHES + "}:version"
+"""Counter incremented with every watch change in the same MULTI (same slot as WATCHES: its
+whole name is the hash tag)."""
+
+# --- aggregation (pipeline.aggregation)
 AGG = f"{ROOT}:agg"
 FIRST_SEEN = f"{AGG}:first_seen"
 """Sorted set: member = watch id (or ``*`` for overall), score = earliest event time seen."""
@@ -27,6 +50,7 @@ METRICS = ("v", "n", "u", "p", "s")
 LABEL_METRIC = {"negative": "n", "neutral": "u", "positive": "p"}
 NEGSUM_SCALE = 1_000_000
 
+# --- alerting (pipeline.alerting)
 ALERT_TAG = "{alerts}"
 """Hash tag of every alert key: an alert, its index entry, stream record and deliveries are
 written in one MULTI/EXEC, which Redis Cluster allows only within one slot."""
@@ -136,3 +160,16 @@ def alert_key(alert_id: str) -> str:
 def outbox_due_key(channel: str) -> str:
     """Sorted set: a channel's pending delivery ids by due time (claimed: lease end)."""
     return f"{OUTBOX}:due:{channel}"
+
+
+# --- dashboard
+DASHBOARD_ACCOUNTS = f"{ROOT}:dashboard:accounts"
+"""Hash: user name -> account JSON (role, password hash, created_at)."""
+DASHBOARD_LABELED = f"{ROOT}:dashboard:labeled"
+"""Set of post ids already labeled (the queue hides them)."""
+DASHBOARD_LABELS_BY_USER = f"{ROOT}:dashboard:labels:by_user"
+"""Hash: analyst -> labels submitted."""
+LOGIN_LIMIT_PREFIX = f"{ROOT}:dashboard:{{login}}"
+"""``<prefix>:tries:<subject>`` (sorted set: try token by time, ms) and
+``<prefix>:lock:<subject>`` (string with the lockout's TTL); subject ``u:<user>`` or
+``a:<address>``."""
