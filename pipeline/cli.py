@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.watches.cli",
     "pipeline.feed.cli",
     "pipeline.model.cli",
+    "pipeline.aggregation.cli",
     "pipeline.detection.cli",
     "pipeline.alerting.cli",
     "pipeline.demo",

@@ -18,7 +18,7 @@ import redis.asyncio.cluster as aiocluster
 import redis.cluster
 from redis.exceptions import RedisClusterException
 
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings
 
 SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 AsyncClient: TypeAlias = aioredis.Redis | aiocluster.RedisCluster
@@ -67,6 +67,24 @@ def _cluster_enabled(client: SyncClient) -> bool:
         return str(client.info("cluster").get("cluster_enabled")) == "1"
     except redis.ResponseError:  # INFO disabled (some managed services): assume not
         return False
+
+
+class RedisUnavailable(ConfigError):
+    """Redis does not answer; the message says what to do (``opinion`` exits 2 with it)."""
+
+
+def answering_client(settings: Settings) -> SyncClient:
+    """A sync client that answered PING, or ``RedisUnavailable`` saying what to do."""
+    client = redis_client(settings)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        raise RedisUnavailable(
+            f"Redis at {redact_url(settings.resolved_redis_url())} does not answer ({exc}); "
+            "start it with `opinion stack up` or set OPINION_REDIS_URL."
+        ) from exc
+    return client
 
 
 def redis_problem(settings: Settings) -> str | None:

@@ -1,17 +1,17 @@
-"""``opinion stats`` and ``opinion alerts`` (list, ack, resolve, deliveries,
-retry)."""
+"""``opinion alerts``: list, acknowledge and resolve alerts; list and re-queue deliveries."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
 
 from pipeline.config import Settings, get_settings
+from pipeline.redis_io import answering_client
 
 log = logging.getLogger(__name__)
 alerts_app = typer.Typer(
@@ -20,104 +20,10 @@ alerts_app = typer.Typer(
 )
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _stats_shape(totals: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: totals[k]
-        for k in ("volume", "negative", "neutral", "positive", "negative_share", "mean_negativity")
-    }
-
-
-def stats(
-    watch: str | None = typer.Option(None, "--watch", help="Only this watch (id or name)."),
-    since: str | None = typer.Option(None, "--since", help="ISO time (default: retained)."),
-    until: str | None = typer.Option(None, "--until", help="ISO time (default: latest)."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """Counts per label, volume and negative share from Redis, per watch and overall."""
-    from pipeline.aggregation.store import AggregateStore
-
-    settings = get_settings()
-    client = _redis(settings)
-    store = AggregateStore(client, settings)
-    ids = store.watch_ids()
-    if watch is not None:
-        ids = [w for w in ids if w == watch] or _watch_ids_by_name(client, watch)
-        if not ids:
-            typer.secho(f"error: no data for watch {watch!r}", fg="red", err=True)
-            raise typer.Exit(1)
-    seen = store.seen_range(None)
-    end = _parse_time(until) or (seen[1] + timedelta(seconds=1) if seen else datetime.now(UTC))
-    start = _parse_time(since) or max(
-        seen[0] if seen else end, end - timedelta(seconds=settings.retention_s)
-    )
-    report = {
-        "since": start.isoformat(),
-        "until": end.isoformat(),
-        "overall": _stats_shape(store.totals(None, start, end)),
-        "watches": {w: _stats_shape(store.totals(w, start, end)) for w in ids},
-    }
-    client.close()
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    typer.echo(f"{report['since']} .. {report['until']}")
-    rows = [("(overall)", report["overall"]), *report["watches"].items()]
-    typer.echo(f"{'watch':24} {'volume':>8} {'neg':>7} {'neu':>7} {'pos':>7} {'neg%':>6}")
-    for name, t in rows:
-        typer.echo(
-            f"{name:24} {t['volume']:8d} {t['negative']:7d} {t['neutral']:7d} "
-            f"{t['positive']:7d} {t['negative_share']:6.1%}"
-        )
-
-
-def _watch_ids_by_name(client: Any, name: str) -> list[str]:
-    from pipeline.watches.store import WATCHES_KEY
-
-    out = []
-    for watch_id, raw in client.hgetall(WATCHES_KEY).items():
-        try:
-            if json.loads(raw).get("name") == name:
-                out.append(watch_id.decode())
-        except ValueError:
-            continue
-    return out
-
-
-def _redis(settings: Settings) -> Any:
-    """A client that answered PING, or exit 2 with what to do."""
-    import redis
-
-    from pipeline.redis_io import redact_url, redis_client
-
-    client = redis_client(settings)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        typer.secho(
-            f"error: Redis at {redact_url(settings.resolved_redis_url())} does not answer "
-            f"({exc}); "
-            "start it with `opinion stack up` or set OPINION_REDIS_URL.",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(2) from exc
-    return client
-
-
 def _alert_store(settings: Settings) -> Any:
     from pipeline.alerting.store import AlertStore
 
-    return AlertStore(_redis(settings), settings)
+    return AlertStore(answering_client(settings), settings)
 
 
 @alerts_app.command("list")
@@ -211,7 +117,7 @@ def deliveries(
     """Deliveries not sent yet: pending (retrying or due) and parked (permanent failures)."""
     from pipeline.alerting.deliveries import DeliveryStore
 
-    store = DeliveryStore(_redis(get_settings()), get_settings())
+    store = DeliveryStore(answering_client(get_settings()), get_settings())
     found = store.parked() if parked else [*store.pending(), *store.parked()]
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in found], indent=2))
@@ -236,7 +142,7 @@ def retry(
 
     if (delivery_id is None) == (not all_parked):
         raise typer.BadParameter("give a DELIVERY_ID or --all-parked (not both)")
-    store = DeliveryStore(_redis(get_settings()), get_settings())
+    store = DeliveryStore(answering_client(get_settings()), get_settings())
     if all_parked:
         typer.echo(f"re-queued {store.requeue_parked()} parked deliveries")
         return
@@ -247,5 +153,4 @@ def retry(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("stats")(stats)
     app.add_typer(alerts_app, name="alerts")

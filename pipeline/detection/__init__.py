@@ -1,5 +1,2 @@
-"""Negative-spike detection: the pure detector (live and offline) and its live driver."""
-
-from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector, detect_series
-
-__all__ = ["DetectorParams", "DetectorResult", "SpikeDetector", "detect_series"]
+"""Negative-spike detection: the pure detector (``detector``), offline series (``series``),
+and the live driver that emits detector events (``live``)."""

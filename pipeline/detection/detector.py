@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import median
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,8 +48,6 @@ from pipeline.detection.counts import Count, CountBaseline, SeasonalProfile
 from pipeline.schemas import ALERT_KINDS, SEVERITIES, AlertKind, Severity
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from pipeline.config import Settings
 
 State = Literal["ok", "pending", "firing", "resolved"]
@@ -705,39 +703,3 @@ def severity_for(result: DetectorResult, params: DetectorParams) -> Severity:
     ):
         level = max(level, 1 + (negative_ratio >= 3 * params.volume_ratio))
     return SEVERITIES[min(level, len(SEVERITIES) - 1)]
-
-
-def detect_series(
-    data: Iterable[Bucket] | pd.DataFrame,
-    params: DetectorParams | None = None,
-    *,
-    bucket_s: int = 60,
-    use_volume: bool | None = None,
-    time_col: str = "time",
-    value_col: str = "value",
-    volume_col: str | None = None,
-) -> list[DetectorResult]:
-    """Run a fresh detector over a series: buckets, or a DataFrame resampled to buckets.
-
-    A DataFrame's irregular timestamps are grouped into ``bucket_s`` buckets (see
-    ``series.resample``); without a volume column, volume gates and signals are off.
-    """
-    if isinstance(data, list | tuple) or not hasattr(data, "columns"):
-        buckets = sorted(data, key=lambda b: b.start)  # type: ignore[union-attr, arg-type]
-        volume_known = True if use_volume is None else use_volume
-    else:
-        from pipeline.detection.series import resample
-
-        buckets, _ = resample(data, time_col, value_col, volume_col, bucket_s)
-        volume_known = volume_col is not None if use_volume is None else use_volume
-    detector = SpikeDetector(params, bucket_s=bucket_s, use_volume=volume_known)
-    return [detector.update(b) for b in buckets]
-
-
-def result_dict(result: DetectorResult) -> dict[str, Any]:
-    """JSON-friendly result."""
-    out = asdict(result)
-    out["start"] = result.start.isoformat()
-    if result.incident_start is not None:
-        out["incident_start"] = result.incident_start.isoformat()
-    return out

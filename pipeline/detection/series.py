@@ -1,5 +1,7 @@
 """Offline series: resample irregular rows to buckets, run the detector, label each row.
 
+``detect_series`` runs a fresh detector over buckets or a DataFrame.
+
 Three kinds of input: a negative ``share`` per row (optionally weighted by a volume column),
 a ``count`` of negative posts per row with a volume column, or a plain ``volume`` series
 (post counts per time step, no sentiment), judged by the mention-spike detector alone.
@@ -7,13 +9,14 @@ a ``count`` of negative posts per row with a volume column, or a plain ``volume`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from pipeline.aggregation.bucket import Bucket, from_epoch
-from pipeline.detection.detector import DetectorParams, SpikeDetector
+from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
 
 ValueKind = Literal["auto", "share", "count", "volume"]
 VALUE_KINDS: tuple[ValueKind, ...] = ("auto", "share", "count", "volume")
@@ -126,3 +129,28 @@ def label_rows(
     out["score"] = [results[int(s)].score if pd.notna(s) else np.nan for s in starts]
     out["state"] = [results[int(s)].state if pd.notna(s) else "" for s in starts]
     return out, width
+
+
+def detect_series(
+    data: Iterable[Bucket] | pd.DataFrame,
+    params: DetectorParams | None = None,
+    *,
+    bucket_s: int = 60,
+    use_volume: bool | None = None,
+    time_col: str = "time",
+    value_col: str = "value",
+    volume_col: str | None = None,
+) -> list[DetectorResult]:
+    """Run a fresh detector over a series: buckets, or a DataFrame resampled to buckets.
+
+    A DataFrame's irregular timestamps are grouped into ``bucket_s`` buckets (see
+    ``series.resample``); without a volume column, volume gates and signals are off.
+    """
+    if isinstance(data, list | tuple) or not hasattr(data, "columns"):
+        buckets = sorted(data, key=lambda b: b.start)  # type: ignore[union-attr, arg-type]
+        volume_known = True if use_volume is None else use_volume
+    else:
+        buckets, _ = resample(data, time_col, value_col, volume_col, bucket_s)
+        volume_known = volume_col is not None if use_volume is None else use_volume
+    detector = SpikeDetector(params, bucket_s=bucket_s, use_volume=volume_known)
+    return [detector.update(b) for b in buckets]

@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.incidents import AlertChange, alerting_detector
 from pipeline.alerting.outbox import Outbox
 from pipeline.config import Settings
-from pipeline.detection.live import AlertChange, LiveDetector
 from pipeline.kafka_io import security_kwargs
 from pipeline.redis_io import redis_client
 from pipeline.worker.batch import TRANSIENT_ERRORS
@@ -90,7 +90,8 @@ class LiveDetection:
         self.settings = settings
         self.metrics = metrics
         self.redis = redis_client(settings)
-        self.detector = LiveDetector(settings, AggregateStore(self.redis, settings), self.redis)
+        store = AggregateStore(self.redis, settings)
+        self.detector = alerting_detector(settings, store, self.redis)
         self.outbox = Outbox(settings, self.redis, metrics=metrics)
         self.stalls = StallTracker(settings.detector_stall_s)
         self._closed = threading.Event()

@@ -9,8 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pipeline.aggregation import cli as aggregation_cli
 from pipeline.aggregation.store import AggregateStore
-from pipeline.alerting.cli import register
+from pipeline.alerting import cli as alerting_cli
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from tests.aggregation.factories import T0, make_post
@@ -21,7 +22,8 @@ runner = CliRunner()
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    register(app)
+    aggregation_cli.register(app)
+    alerting_cli.register(app)
     return app
 
 

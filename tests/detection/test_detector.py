@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.aggregation.bucket import Bucket
 from pipeline.config import Settings
-from pipeline.detection.detector import DetectorParams, SpikeDetector, detect_series
+from pipeline.detection.detector import DetectorParams, SpikeDetector
+from pipeline.detection.series import detect_series
 
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z
 DAY = 1440

@@ -9,9 +9,10 @@ import pytest
 
 from pipeline import keys
 from pipeline.aggregation.store import AggregateStore
+from pipeline.alerting.incidents import AlertChange, alerting_detector
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.detection.live import AlertChange, LiveDetector
+from pipeline.detection.live import DetectorEvent, LiveDetector, _open_incident
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.aggregation.factories import NEG_TERMS, T0, scripted_feed
@@ -47,7 +48,7 @@ def parts(redis_db, stack_settings: Settings):  # type: ignore[no-untyped-def]
     store = AggregateStore(redis_db, stack_settings)
     return (
         store,
-        LiveDetector(stack_settings, store, redis_db),
+        alerting_detector(stack_settings, store, redis_db),
         AlertStore(redis_db, stack_settings),
     )
 
@@ -82,7 +83,7 @@ def test_restart_and_concurrent_workers_never_duplicate(parts, redis_db, stack_s
     posts = _feed()
     store.record_batch(posts)
     watermark = max(p.created_at for p in posts)
-    detectors = [LiveDetector(stack_settings, store, redis_db) for _ in range(4)]
+    detectors = [alerting_detector(stack_settings, store, redis_db) for _ in range(4)]
     results: list[list] = [[] for _ in detectors]
 
     def run(k: int) -> None:
@@ -96,11 +97,11 @@ def test_restart_and_concurrent_workers_never_duplicate(parts, redis_db, stack_s
     opened = [a for r in results for a in r if a.state == "firing"]
     assert len(alerts.list()) == 1 and len(opened) == 1
     # state survives a restart: a new detector has nothing left to do
-    assert LiveDetector(stack_settings, store, redis_db).evaluate(watermark) == []
+    assert alerting_detector(stack_settings, store, redis_db).evaluate(watermark) == []
     # even with the detector state lost, the deterministic alert id prevents a duplicate
     for watch in ("acme", "calm"):
         redis_db.delete(keys.detector_state_key(watch))
-    again = LiveDetector(stack_settings, store, redis_db).evaluate(watermark)
+    again = alerting_detector(stack_settings, store, redis_db).evaluate(watermark)
     assert [c.alert.state for c in again] in ([], ["resolved"])
     assert len(alerts.list()) == 1
 
@@ -122,7 +123,7 @@ def test_a_mention_spike_opens_one_low_severity_alert_naming_its_kinds(
 ) -> None:  # type: ignore[no-untyped-def]
     WatchStore(redis_db).put(Watch(id="buzz", name="Buzz", query="buzz"))
     store = AggregateStore(redis_db, stack_settings)
-    live = LiveDetector(stack_settings, store, redis_db)
+    live = alerting_detector(stack_settings, store, redis_db)
     posts = list(scripted_feed("buzz", 100, per_minute=20, seed=4))
     posts += scripted_feed(  # 4x the posts for ten minutes, the usual sentiment mix
         "buzz", 10, per_minute=60, seed=5, start=T0 + timedelta(minutes=70), prefix="x"
@@ -138,3 +139,24 @@ def test_a_mention_spike_opens_one_low_severity_alert_naming_its_kinds(
     assert reasons["volume"].ratio > 3 and reasons["volume"].expected > 0
     assert reasons["volume"].observed == alert.volume
     assert alert.window_start == T0 + timedelta(minutes=70)
+
+
+def test_detection_emits_events_to_any_sink_and_reads_state_of_older_versions(
+    redis_db, stack_settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    WatchStore(redis_db).put(Watch(id="acme", name="Acme Air", query="acme"))
+    store = AggregateStore(redis_db, stack_settings)
+    events: list[DetectorEvent] = []
+    live = LiveDetector(stack_settings, store, redis_db, events.append)
+    posts = sorted(
+        scripted_feed("acme", 100, per_minute=20, incidents=(INCIDENT,), seed=1),
+        key=lambda p: p.created_at,
+    )
+    assert _replay(store, live, posts) == []  # list.append answers None: nothing collected
+    assert [(e.kind, e.watch_id) for e in events] == [("fired", "acme"), ("resolved", "acme")]
+    start = T0 + timedelta(minutes=INCIDENT[0])
+    assert {e.incident_start for e in events} == {start}
+    assert events[0].watch["name"] == "Acme Air"
+    legacy = {"next": 0, "alert_id": f"acme-{start:%Y%m%dT%H%M%SZ}", "detector": {}}
+    assert _open_incident(legacy) == int(start.timestamp())
+    assert _open_incident({"next": 0, "alert_id": None, "detector": {}}) is None

@@ -20,9 +20,9 @@ import redis
 
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
+from pipeline.alerting.incidents import alerting_detector
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.detection.live import LiveDetector
 from pipeline.redis_io import redis_client
 from pipeline.stack import stack_down, stack_status, stack_up
 from pipeline.watches.model import Watch
@@ -229,7 +229,8 @@ def test_least_privilege_acl_user_is_enough(secure_run: SecureRun) -> None:
         store = AggregateStore(client, settings)
         posts = list(scripted_feed("acl-watch", 90, per_minute=20, incidents=((70, 80),)))
         assert store.record_batch(posts) == len(posts)
-        changes = LiveDetector(settings, store, client).evaluate(max(p.created_at for p in posts))
+        live = alerting_detector(settings, store, client)
+        changes = live.evaluate(max(p.created_at for p in posts))
         alerts = [c.alert for c in changes]
         assert [a.state for a in alerts][:1] == ["firing"]
         assert AlertStore(client, settings).get(alerts[0].id) is not None
