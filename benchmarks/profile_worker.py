@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.bench import corpus, e2e
-from pipeline.bench.runner import BenchOptions, model_settings
+from benchmarks.throughput import corpus, e2e
+from benchmarks.throughput.runner import BenchOptions, model_settings
 from pipeline.config import get_settings
 
 # Stage = first frame (outermost to innermost) whose function/file matches.

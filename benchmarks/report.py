@@ -3,7 +3,7 @@
     python benchmarks/report.py            # print them
     python benchmarks/report.py --write    # replace them in BENCHMARKS.md
 
-The tables are rendered by ``pipeline.bench.report.table``; ``results/accuracy.json`` maps an
+The tables are rendered by ``benchmarks.throughput.report.table``; ``results/accuracy.json`` maps an
 option name to TweetEval-validation macro-recall ``{"model": ..., "fused": ...}`` (from
 ``opinion eval``, see BENCHMARKS.md).
 """
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.bench.report import table
+from benchmarks.throughput.report import table
 
 RESULTS = Path(__file__).with_name("results")
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"

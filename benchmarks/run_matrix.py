@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.bench.report import summary
-from pipeline.bench.runner import BenchOptions, run_bench
+from benchmarks.throughput.report import summary
+from benchmarks.throughput.runner import BenchOptions, run_bench
 from pipeline.model import BUNDLED_DIR
 
 RESULTS = Path(__file__).with_name("results")

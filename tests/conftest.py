@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.stack import stack_down, stack_up
+from devkit.stack.cluster import LocalCluster, local_cluster
 from pipeline.config import TOPIC_ROLES, Settings, get_settings
 from pipeline.kafka_io import ensure_topics
-from pipeline.stack import stack_down, stack_up
-from pipeline.stack.cluster import LocalCluster, local_cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from devkit.stack.worker_process import WorkerProcess as BaseWorkerProcess
 from pipeline.aggregation.store import AggregateStore
 from pipeline.config import Settings
 from pipeline.kafka_io import consumer, producer
 from pipeline.redis_io import redis_client
-from pipeline.stack.worker_process import WorkerProcess as BaseWorkerProcess
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 
@@ -30,7 +30,7 @@ PHRASES = [
 
 
 class WorkerProcess(BaseWorkerProcess):
-    """``pipeline.stack.worker_process.WorkerProcess`` run from the repository root."""
+    """``devkit.stack.worker_process.WorkerProcess`` run from the repository root."""
 
     def __init__(self, settings: Settings, name: str = "worker", **kwargs: Any) -> None:
         super().__init__(settings, name, cwd=ROOT, **kwargs)

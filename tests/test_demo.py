@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import typer
 
+from devkit.demo import prepare_state, threads_per_worker
 from pipeline.config import Settings
-from pipeline.demo import prepare_state, threads_per_worker
 
 
 def test_fresh_clears_the_embedded_redis_and_otherwise_explains_reposts(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bench.report import summary, table
+from benchmarks.throughput.report import summary, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"

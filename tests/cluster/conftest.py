@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.stack.cluster import LocalCluster
 from pipeline.config import Settings
-from pipeline.stack.cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")

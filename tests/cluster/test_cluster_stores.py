@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from redis.cluster import RedisCluster
 
+from devkit.stack import StackState
 from pipeline.redis_io import redis_client, redis_problem
-from pipeline.stack import StackState
 from tests.aggregation.test_store import *  # noqa: F403
 from tests.alerting.conftest import receiver  # noqa: F401
 from tests.alerting.test_outbox import (  # noqa: F401

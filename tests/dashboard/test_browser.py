@@ -24,14 +24,14 @@ import pytest
 from dashboard.accounts import AccountStore
 from dashboard.data import LABELED_KEY
 from dashboard.views.alerts import widget_key
+from devkit.feed.generate import generate
+from devkit.feed.replay import replay
+from devkit.feed.scenario import DEFAULT_WATCHES_FILE, load_scenario
+from devkit.stack.processes import free_port
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.feed.generate import generate
-from pipeline.feed.replay import replay
-from pipeline.feed.scenario import DEFAULT_WATCHES_FILE, load_scenario
 from pipeline.schemas import Alert
-from pipeline.stack.processes import free_port
 from pipeline.watches.store import WatchStore, load_watch_file
 from tests.dashboard.helpers import post
 from tests.harness import ROOT, WorkerProcess, consume_all

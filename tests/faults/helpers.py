@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devkit.stack import stack_down, stack_up
 from pipeline.config import Settings
 from pipeline.kafka_io import producer
-from pipeline.stack import stack_down, stack_up
 from tests.harness import PHRASES, WorkerProcess, overall_volume, read_records, seed_watch
 
 START = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)

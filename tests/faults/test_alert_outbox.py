@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from devkit.stack.embedded import restart_process
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.redis_io import redis_client
-from pipeline.stack.embedded import restart_process
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from pipeline.worker.watermark import WATERMARKS_KEY

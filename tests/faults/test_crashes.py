@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devkit.stack import StackState
+from devkit.stack.cluster import local_cluster
+from devkit.stack.embedded import restart_process
 from pipeline.alerting.store import AlertStore
 from pipeline.redis_io import redis_client
-from pipeline.stack import StackState
-from pipeline.stack.cluster import local_cluster
-from pipeline.stack.embedded import restart_process
 from tests.alerting.servers import sample_alert
 from tests.faults.helpers import (
     WORKER_ENV,

@@ -10,10 +10,9 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from pipeline.config import Settings
-from pipeline.feed.generate import FeedMessage, generate, shift_to_end_now
-from pipeline.feed.replay import read_jsonl, write_jsonl
-from pipeline.feed.scenario import (
+from devkit.feed.generate import FeedMessage, generate, shift_to_end_now
+from devkit.feed.replay import read_jsonl, write_jsonl
+from devkit.feed.scenario import (
     MALFORMED_KINDS,
     Burst,
     Chatter,
@@ -25,6 +24,7 @@ from pipeline.feed.scenario import (
     parse_duration,
     scenario_names,
 )
+from pipeline.config import Settings
 from pipeline.schemas import InvalidMessage, parse_post
 from pipeline.text.clean import clean_text, repost_fingerprint
 from pipeline.watches.model import WatchSet

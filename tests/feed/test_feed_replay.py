@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from devkit.feed.cli import register
+from devkit.feed.generate import generate
+from devkit.feed.replay import parse_speed, read_jsonl, replay
+from devkit.feed.scenario import load_scenario
 from pipeline.config import Settings
-from pipeline.feed.cli import register
-from pipeline.feed.generate import generate
-from pipeline.feed.replay import parse_speed, read_jsonl, replay
-from pipeline.feed.scenario import load_scenario
 from pipeline.kafka_io import consumer
 
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
+from devkit.feed import generate, load_scenario, replay
+from devkit.feed.scenario import load_watches
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
-from pipeline.feed import generate, load_scenario, replay
-from pipeline.feed.scenario import load_watches
 from pipeline.redis_io import redis_client
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore

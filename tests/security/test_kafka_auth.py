@@ -24,11 +24,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka import KafkaConsumer, KafkaProducer
 
+from devkit.stack.binaries import tansu_binary
+from devkit.stack.processes import free_port, start_detached, stop, wait_for_port
 from pipeline.config import Settings
 from pipeline.kafka_io import BrokerUnavailable, broker_healthy, faust_credentials, security_kwargs
 from pipeline.kafka_io import producer as make_producer
-from pipeline.stack.binaries import tansu_binary
-from pipeline.stack.processes import free_port, start_detached, stop, wait_for_port
 
 SASL_PW = "sasl-test-pw-3b7"
 

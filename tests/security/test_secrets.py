@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.stack.processes import free_port
 from pipeline.alerting.channels import ChannelError, SlackChannel, WebhookChannel
 from pipeline.config import Settings
 from pipeline.redis_io import redact_url
-from pipeline.stack.processes import free_port
 from pipeline.worker.runner import preflight
 from tests.alerting.servers import Receiver, sample_alert
 

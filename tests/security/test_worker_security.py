@@ -18,13 +18,13 @@ import psutil
 import pytest
 import redis
 
+from devkit.stack import stack_down, stack_status, stack_up
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.incidents import alerting_detector
 from pipeline.alerting.store import AlertStore
 from pipeline.config import Settings
 from pipeline.redis_io import redis_client
-from pipeline.stack import stack_down, stack_status, stack_up
 from pipeline.watches.model import Watch
 from pipeline.watches.store import WatchStore
 from tests.aggregation.factories import scripted_feed

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devkit.stack import StackError, stack_down, stack_status, stack_up
 from pipeline.config import Settings
-from pipeline.stack import StackError, stack_down, stack_status, stack_up
 
 pytestmark = pytest.mark.integration
 

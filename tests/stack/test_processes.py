@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from pipeline.stack.processes import ManagedProcess
+from devkit.stack.processes import ManagedProcess
 
 
 def _record(pid: int, create_time: float, cmdline: list[str]) -> ManagedProcess:

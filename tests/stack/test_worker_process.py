@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from devkit.stack import worker_process
 from pipeline.config import Settings
-from pipeline.stack import worker_process
 
 
 def test_child_gets_exactly_the_settings_and_its_own_port(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from pipeline.stack.processes import free_port
+from devkit.stack.processes import free_port
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

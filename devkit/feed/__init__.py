@@ -1,13 +1,13 @@
 """Demo feed: realistic posts and articles from shipped corpora, replayed into the input topics.
 
-``load_scenario`` reads a versioned scenario (``pipeline/feed/scenarios``), ``generate``
+``load_scenario`` reads a versioned scenario (``devkit/feed/scenarios``), ``generate``
 turns it into time-ordered ``FeedMessage`` s with ground truth (``Expected``), ``replay``
 produces them (``opinion replay``). See ``docs/feed.md``.
 """
 
-from pipeline.feed.generate import Expected, FeedMessage, FeedSummary, generate, shift_to_end_now
-from pipeline.feed.replay import ReplaySummary, parse_speed, read_jsonl, replay, write_jsonl
-from pipeline.feed.scenario import Scenario, load_scenario, load_watches, scenario_names
+from devkit.feed.generate import Expected, FeedMessage, FeedSummary, generate, shift_to_end_now
+from devkit.feed.replay import ReplaySummary, parse_speed, read_jsonl, replay, write_jsonl
+from devkit.feed.scenario import Scenario, load_scenario, load_watches, scenario_names
 
 __all__ = [
     "Expected",

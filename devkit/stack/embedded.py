@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Settings
-from pipeline.kafka_io import broker_healthy, ensure_topics
-from pipeline.redis_io import redact_url, redis_healthy
-from pipeline.stack.binaries import moto_server_command, redis_binary, tansu_binary
-from pipeline.stack.processes import (
+from devkit.stack.binaries import moto_server_command, redis_binary, tansu_binary
+from devkit.stack.processes import (
     ManagedProcess,
     free_port,
     log_tail,
@@ -31,6 +28,9 @@ from pipeline.stack.processes import (
     stop,
     wait_for_port,
 )
+from pipeline.config import Settings
+from pipeline.kafka_io import broker_healthy, ensure_topics
+from pipeline.redis_io import redact_url, redis_healthy
 
 S3_BUCKET = "tansu"
 S3_ENV = {

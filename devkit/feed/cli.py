@@ -8,17 +8,17 @@ from pathlib import Path
 
 import typer
 
-from pipeline.config import get_settings
-from pipeline.extras import ExtraMissing, require_extra
-from pipeline.feed.generate import FeedSummary, generate, shift_to_end_now
-from pipeline.feed.replay import (
+from devkit.feed.generate import FeedSummary, generate, shift_to_end_now
+from devkit.feed.replay import (
     describe,
     format_counts,
     parse_speed,
     replay,
     write_jsonl,
 )
-from pipeline.feed.scenario import load_scenario, scenario_names
+from devkit.feed.scenario import load_scenario, scenario_names
+from pipeline.config import get_settings
+from pipeline.extras import ExtraMissing, require_extra
 
 
 def replay_command(

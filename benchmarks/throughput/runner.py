@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench import corpus, e2e
-from pipeline.bench import model as modelbench
-from pipeline.bench.load import ForeignLoad
+from benchmarks.throughput import corpus, e2e
+from benchmarks.throughput import model as modelbench
+from benchmarks.throughput.load import ForeignLoad
 from pipeline.config import Settings, get_settings
 
 Progress = Callable[[str], None]

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from benchmarks.throughput.corpus import BenchPost, render, watch_set
 from pipeline.aggregation.plans import Plans
-from pipeline.bench.corpus import BenchPost, render, watch_set
 from pipeline.config import Settings
 from pipeline.model.encoder_head import EncoderHeadClassifier
 from pipeline.model.lexicon import lexicon_for
@@ -224,7 +224,7 @@ def model_only_parallel(
     other processes meanwhile."""
     import multiprocessing
 
-    from pipeline.bench.load import ForeignLoad
+    from benchmarks.throughput.load import ForeignLoad
 
     spec = {
         "model_dir": model.model_dir,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import redis
 
-from pipeline.stack.binaries import BinaryNotFound, redis_binary
-from pipeline.stack.processes import (
+from devkit.stack.binaries import BinaryNotFound, redis_binary
+from devkit.stack.processes import (
     ManagedProcess,
     free_port,
     log_tail,

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import typer
 
+from devkit.stack.binaries import BinaryNotFound, check_local_stack
+from devkit.stack.embedded import StackState, stack_down, stack_up
+from devkit.stack.processes import free_port
 from pipeline.config import Settings, get_settings
 from pipeline.extras import ExtraMissing, require_extra
 from pipeline.redis_io import redact_url, redis_client
-from pipeline.stack.binaries import BinaryNotFound, check_local_stack
-from pipeline.stack.embedded import StackState, stack_down, stack_up
-from pipeline.stack.processes import free_port
 
 DEMO_WATCHES = Path(__file__).parent / "feed" / "watches.yaml"
 

@@ -6,10 +6,10 @@ import json
 
 import typer
 
+from devkit.stack.binaries import BinaryNotFound, check_local_stack
+from devkit.stack.embedded import StackError, stack_down, stack_status, stack_up
 from pipeline.config import get_settings
 from pipeline.redis_io import redact_url
-from pipeline.stack.binaries import BinaryNotFound, check_local_stack
-from pipeline.stack.embedded import StackError, stack_down, stack_status, stack_up
 
 stack_app = typer.Typer(help="Run the embedded Kafka-protocol broker and Redis locally.")
 
@@ -78,21 +78,5 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     raise typer.Exit(0 if report["healthy"] else 1)
 
 
-def topics() -> None:
-    """Create every missing topic (names/partitions from config) on the configured broker."""
-    from pipeline.kafka_io import BrokerUnavailable, ensure_topics
-
-    settings = get_settings()
-    try:
-        created = ensure_topics(settings)
-    except BrokerUnavailable as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    for spec in settings.topics().values():
-        mark = "created" if spec.name in created else "exists"
-        typer.echo(f"{spec.role:14} {spec.name:32} partitions={spec.partitions} {mark}")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(stack_app, name="stack")
-    app.command("topics")(topics)

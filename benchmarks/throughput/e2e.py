@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 import psutil
 
-from pipeline.bench.corpus import BenchPost, render, watches_file
-from pipeline.bench.load import ForeignLoad
+from benchmarks.throughput.corpus import BenchPost, render, watches_file
+from benchmarks.throughput.load import ForeignLoad
+from devkit.stack import stack_down, stack_up
+from devkit.stack.worker_process import WorkerProcess
 from pipeline.config import TOPIC_ROLES, Settings
 from pipeline.kafka_io import ensure_topics, producer
 from pipeline.redis_io import redis_client
-from pipeline.stack import stack_down, stack_up
-from pipeline.stack.worker_process import WorkerProcess
 from pipeline.worker.dedup import DONE_PREFIX, REPOST_PREFIX
 
 

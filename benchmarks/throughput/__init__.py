@@ -6,6 +6,6 @@ costs, end-to-end throughput through a private embedded broker, worker processes
 (``e2e``), and produce-to-Redis-visible latency at fixed fractions of the measured maximum.
 ``report`` renders results for the terminal and BENCHMARKS.md.
 
-Nothing is imported here: ``opinion --help`` imports ``pipeline.bench.cli``, which must not
-pull in torch or transformers (import ``pipeline.bench.runner`` where they are needed).
+Nothing is imported here: ``opinion --help`` imports ``benchmarks.throughput.cli``, which must not
+pull in torch or transformers (import ``benchmarks.throughput.runner`` where they are needed).
 """

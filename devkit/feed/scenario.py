@@ -1,6 +1,6 @@
 """The demo-feed scenario file: a versioned YAML (``scenario_version: 1``) read into pydantic.
 
-Scenarios live in ``pipeline/feed/scenarios/<name>.yaml``; ``load_scenario`` takes a name
+Scenarios live in ``devkit/feed/scenarios/<name>.yaml``; ``load_scenario`` takes a name
 (``demo-v1``) or a path. Durations and offsets are seconds or strings like ``90s``, ``15m``,
 ``2h``, ``1d6h``. See ``docs/feed.md`` for every field.
 """
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from pipeline.feed.corpora import Domain
+from devkit.feed.corpora import Domain
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_WATCHES_FILE = Path(__file__).with_name("watches.yaml")

@@ -43,8 +43,8 @@ def bench(
     Starts its own embedded broker and Redis in a temporary directory (never the one of
     `opinion stack up`) and real `opinion worker` processes, and stops them at the end.
     """
-    from pipeline.bench.report import summary
-    from pipeline.bench.runner import BenchOptions, run_bench
+    from benchmarks.throughput.report import summary
+    from benchmarks.throughput.runner import BenchOptions, run_bench
 
     options = BenchOptions(
         messages=messages,

@@ -19,9 +19,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from devkit.feed.generate import FeedMessage, FeedSummary
+from devkit.feed.scenario import Scenario
 from pipeline.config import Settings
-from pipeline.feed.generate import FeedMessage, FeedSummary
-from pipeline.feed.scenario import Scenario
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.feed.corpora import (
+from devkit.feed.corpora import (
     FICTIONAL_FIRST,
     FICTIONAL_SECOND,
     HANDLE,
@@ -34,7 +34,7 @@ from pipeline.feed.corpora import (
     Label,
     load_corpora,
 )
-from pipeline.feed.scenario import (
+from devkit.feed.scenario import (
     MALFORMED_KINDS,
     Incident,
     MalformedKind,

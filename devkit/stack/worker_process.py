@@ -16,8 +16,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from devkit.stack.processes import free_port
 from pipeline.config import Settings
-from pipeline.stack.processes import free_port
 
 COUNTED = ("scored", "dead_lettered", "duplicates")
 """Counters whose sum is the number of posts a worker fully handled."""

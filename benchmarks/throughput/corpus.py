@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from devkit.feed.generate import generate
+from devkit.feed.scenario import load_scenario, load_watches
 from pipeline.config import Settings
-from pipeline.feed.generate import generate
-from pipeline.feed.scenario import load_scenario, load_watches
 from pipeline.text.clean import clean_text, repost_fingerprint
 from pipeline.watches.model import Watch, WatchSet
 from pipeline.worker.ingest import prepare
