@@ -53,8 +53,8 @@ apertium:  ## Debian's Apertium pairs (es/fr/pt/it -> en) for training.build_tra
 # own, on a fresh embedded stack (the overload test leaves a deep backlog on its broker).
 ISOLATED := tests/faults tests/security tests/benchmarks
 
-test: venv browser  ## Lint, the suite (integration tests start a real broker and Redis), then faults/security/bench.
-	$(VENV)/bin/ruff check .
+test: venv browser  ## Lint, types, import contracts, the suite (real broker and Redis), then faults/security/bench.
+	$(MAKE) --no-print-directory checks
 	$(PY) -m pytest -q $(foreach d,$(ISOLATED),--ignore=$(d))
 	$(PY) -m pytest -q $(ISOLATED)
 
@@ -68,8 +68,14 @@ test-faults: venv  ## Only the fault-injection scenarios and their summary table
 test-fast: venv  ## Unit tests only (no broker/Redis).
 	$(PY) -m pytest -q -m "not integration"
 
-lint: venv
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+.PHONY: checks
+checks:  ## ruff, the type checker over pipeline/ and the import contracts (pyproject.toml).
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+lint: venv checks
+	$(VENV)/bin/ruff format --check .
 
 format: venv
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

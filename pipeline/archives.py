@@ -65,11 +65,12 @@ def open_archive(data: bytes, filename: str, wanted: set[str] | None = None) -> 
             names = [n for n in zf.namelist() if not n.endswith("/")]
             return {n: zf.read(n) for n in names if wanted is None or n in wanted}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
-        return {
-            m.name: tf.extractfile(m).read()  # type: ignore[union-attr]
-            for m in tf.getmembers()
-            if m.isfile() and (wanted is None or m.name in wanted)
-        }
+        out = {}
+        for member in tf.getmembers():
+            if member.isfile() and (wanted is None or member.name in wanted):
+                extracted = tf.extractfile(member)  # never None for a regular file
+                out[member.name] = extracted.read() if extracted else b""
+        return out
 
 
 def fetch_members(archive: PinnedArchive, cache: Path, *, quiet: bool = False) -> Path:

@@ -187,7 +187,7 @@ def faust_producer(settings: Settings) -> type:
     return Producer
 
 
-def faust_credentials(settings: Settings):  # type: ignore[no-untyped-def]
+def faust_credentials(settings: Settings):
     """The same SASL/TLS settings as Faust ``broker_credentials`` (None for PLAINTEXT)."""
     import faust
 

@@ -53,7 +53,7 @@ class _Wire(BaseModel):
         return self.model_dump_json().encode("utf-8")
 
     @classmethod
-    def from_bytes(cls, raw: bytes | str):  # type: ignore[no-untyped-def]
+    def from_bytes(cls, raw: bytes | str):
         return cls.model_validate_json(raw)
 
 
@@ -224,7 +224,7 @@ class Alert(_Wire):
     negative_share: float
     baseline_share: float
     volume: int
-    kinds: list[AlertKind] = Field(default_factory=lambda: ["negative_share"])
+    kinds: list[AlertKind] = Field(default_factory=lambda: list[AlertKind](["negative_share"]))
     reasons: list[AlertReason] = Field(default_factory=list)
     top_terms: list[str] = Field(default_factory=list)
     sample_posts: list[dict[str, Any]] = Field(default_factory=list)

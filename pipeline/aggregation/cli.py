@@ -53,7 +53,7 @@ def stats(
     start = _parse_time(since) or max(
         seen[0] if seen else end, end - timedelta(seconds=settings.retention_s)
     )
-    report = {
+    report: dict[str, Any] = {
         "since": start.isoformat(),
         "until": end.isoformat(),
         "overall": _stats_shape(store.totals(None, start, end)),

@@ -36,7 +36,7 @@ def list_alerts(
     """Newest alerts first."""
     if state not in (None, "firing", "acknowledged", "resolved"):
         raise typer.BadParameter("--state must be firing, acknowledged or resolved")
-    found = _alert_store(get_settings()).list(state, watch, limit)  # type: ignore[arg-type]
+    found = _alert_store(get_settings()).list(state, watch, limit)
     if as_json:
         typer.echo(json.dumps([json.loads(a.model_dump_json()) for a in found], indent=2))
         return

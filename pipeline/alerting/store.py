@@ -10,6 +10,7 @@ its stream record or its deliveries. Every key shares the ``{alerts}`` hash tag.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -186,7 +187,9 @@ class AlertStore:
             changes["resolved_at"] = at or now
         return alert.model_copy(update=changes)
 
-    def stream(self, since_id: str = "-", count: int = 100) -> list[tuple[str, dict[str, str]]]:
+    def stream(
+        self, since_id: str = "-", count: int = 100
+    ) -> builtins.list[tuple[str, dict[str, str]]]:
         """Stream records after ``since_id`` (what the dashboard tails)."""
         start = since_id if since_id == "-" else f"({since_id}"
         return [

@@ -72,7 +72,7 @@ def detect(
             params=params,
             bucket_s=bucket_s,
             default_bucket_s=settings.bucket_s,
-            value_kind=kind,  # type: ignore[arg-type]
+            value_kind=kind,
         )
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

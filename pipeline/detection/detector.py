@@ -242,7 +242,7 @@ class SpikeDetector:
 
     def _load(self, state: dict[str, Any]) -> None:
         p = self.params
-        self.history.extend(tuple(h) for h in state.get("history", []))  # type: ignore[misc]
+        self.history.extend(tuple(h) for h in state.get("history", []))
         self.counts = CountBaseline(p.lookback_buckets, state.get("counts", []))
         self.profile = SeasonalProfile(
             p.baseline_days, COUNT_PROFILE_MIN_DAYS, state.get("profile")
@@ -265,7 +265,7 @@ class SpikeDetector:
         self.calm_acc = _pad(state.get("calm_acc"), 4)
         self.confirm_acc = _pad(state.get("confirm_acc"), 4)
         self.guard.extend(  # older states kept a bool: calm for every baseline
-            (*g[:4], (SHARE_OK | COUNTS_OK) * g[4] if isinstance(g[4], bool) else g[4])  # type: ignore[misc]
+            (*g[:4], (SHARE_OK | COUNTS_OK) * g[4] if isinstance(g[4], bool) else g[4])
             for g in state.get("guard", [])
         )
         old = state.get("cooldown_until", 0)  # one cooldown for every kind, before kinds

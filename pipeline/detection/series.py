@@ -147,7 +147,7 @@ def detect_series(
     ``series.resample``); without a volume column, volume gates and signals are off.
     """
     if isinstance(data, list | tuple) or not hasattr(data, "columns"):
-        buckets = sorted(data, key=lambda b: b.start)  # type: ignore[union-attr, arg-type]
+        buckets = sorted(data, key=lambda b: b.start)
         volume_known = True if use_volume is None else use_volume
     else:
         buckets, _ = resample(data, time_col, value_col, volume_col, bucket_s)

@@ -4,9 +4,10 @@ reference (order, tracking, invoice...) that is not personal data."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 Kind = Literal["phone", "card", "id", "ref"]
+_KINDS: dict[str, Kind] = {kind: kind for kind in get_args(Kind)}
 
 # Words in scripts with spaces must stand alone (``tel`` but not ``hotel``/``television``;
 # ``call`` but not ``calls``: "reached 1000000", "contacted 1500000 users" stay), a plural
@@ -62,4 +63,4 @@ def kind_before(view: str, start: int) -> Kind | None:
         last = match
     if last is None or _DIGIT.search(window, last.end()):
         return None  # another number stands between the keyword and this one
-    return last.lastgroup  # type: ignore[return-value]
+    return _KINDS.get(last.lastgroup or "")

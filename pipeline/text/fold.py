@@ -16,7 +16,12 @@ from functools import cache
 # Where NFKC changes single characters that can matter to detection: the BMP (full-width
 # forms, ideographic space, superscripts, circled digits, ...), mathematical alphanumerics,
 # enclosed alphanumerics and segmented digits.
-_RANGES = ((0xA0, 0xD800), (0xE000, 0x10000), (0x1D400, 0x1D800), (0x1F100, 0x1F200))
+_RANGES: tuple[tuple[int, int], ...] = (
+    (0xA0, 0xD800),
+    (0xE000, 0x10000),
+    (0x1D400, 0x1D800),
+    (0x1F100, 0x1F200),
+)
 _RANGES += ((0x1FBF0, 0x1FBFA),)
 
 

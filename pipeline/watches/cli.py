@@ -59,7 +59,7 @@ def add(
             name=name or watch_id,
             query=query,
             languages=languages.split(",") if languages else None,
-            sources=sources.split(",") if sources else None,  # type: ignore[arg-type]
+            sources=sources.split(",") if sources else None,
             enabled=not disabled,
         )
     except ValueError as exc:

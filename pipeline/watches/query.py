@@ -94,8 +94,9 @@ class _Parser:
         if not self.tokens:
             raise QuerySyntaxError("empty query")
         matcher = self.or_expr()
-        if self.peek() is not None:
-            raise QuerySyntaxError(f"unexpected {self.peek().kind!r}")  # type: ignore[union-attr]
+        extra = self.peek()
+        if extra is not None:
+            raise QuerySyntaxError(f"unexpected {extra.kind!r}")
         return matcher
 
     def or_expr(self) -> Matcher:

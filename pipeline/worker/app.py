@@ -63,7 +63,7 @@ TAKE_CHUNKS = 4
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport):  # type: ignore[no-untyped-def]
+    def _create_worker_consumer(self, transport):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by consumer.start()
         fetch_size = self.app.conf.consumer_max_fetch_size
@@ -81,7 +81,7 @@ class _Consumer(faust_aiokafka.Consumer):
 class WatchCache:
     """Compiled watches, reloaded from Redis only when their version counter changes."""
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client) -> None:
         self.redis = client
         self._version: int | None = None
         self._set = WatchSet([])
@@ -297,20 +297,20 @@ def create_app(
         datadir=str(datadir),
     )
     if isinstance(app.transport, faust_aiokafka.Transport):
-        app.transport.Consumer = _Consumer  # type: ignore[misc]
-        app.transport.Producer = faust_producer(settings)  # type: ignore[misc]
+        app.transport.Consumer = _Consumer
+        app.transport.Producer = faust_producer(settings)
     inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
     scored = app.topic(settings.topic("scored"), value_type=bytes)
     dead_letters = app.topic(settings.topic("dead_letter"), value_type=bytes)
     sink = sink or TopicSink(scored, dead_letters)
-    app.processor = processor  # type: ignore[attr-defined]  # for tests and the bench
-    app.model_holder = model  # type: ignore[attr-defined]
-    app.metrics = metrics  # type: ignore[attr-defined]
+    app.processor = processor  # for tests and the bench
+    app.model_holder = model
+    app.metrics = metrics
     input_topics = {settings.topic("social"), settings.topic("news")}
     metrics.consumer_lag = lambda: consumer_lag(app, input_topics)
 
     @app.agent(inputs, name="score-posts")
-    async def score_posts(stream):  # type: ignore[no-untyped-def]
+    async def score_posts(stream):
         async for events in stream.take_events(
             settings.batch_max_size * TAKE_CHUNKS, within=settings.batch_max_wait_s
         ):
@@ -337,7 +337,7 @@ def create_app(
         _wire_detection(app, settings, detection)
 
     @app.page("/metrics")
-    async def prometheus_metrics(self, request):  # type: ignore[no-untyped-def]
+    async def prometheus_metrics(self, request):
         return self.text(metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
     return app

@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol, TypeVar
 
 import redis.exceptions
 
 from pipeline.config import Settings
 from pipeline.model.types import Prediction
-from pipeline.schemas import DeadLetter, InvalidMessage, ScoredPost
+from pipeline.schemas import DeadLetter, InvalidMessage, ScoredPost, Stage
 from pipeline.watches.model import WatchSet
 from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.ingest import PreparedPost, prepare
@@ -236,7 +237,7 @@ class BatchProcessor:
             else:
                 if attempts:
                     await retry_forever(
-                        "recording an attempt", lambda m=msg: tracker.again(m), self.metrics
+                        "recording an attempt", partial(tracker.again, msg), self.metrics
                     )
                 result = await self.process([msg])
             await self._publish_and_commit(result, publish)
@@ -299,7 +300,8 @@ class BatchProcessor:
     ) -> tuple[list[ScoredPost], list[DeadLetter]]:
         scorer = self.model.current
         loop = asyncio.get_running_loop()
-        scored, dead = [], []
+        scored: list[ScoredPost] = []
+        dead: list[DeadLetter] = []
         for msg, post in fresh:
             try:
                 [pred] = await loop.run_in_executor(
@@ -368,7 +370,7 @@ class BatchProcessor:
             scored_at=now,
         )
 
-    def _dead(self, msg: RawMessage, reason: str, stage: str) -> DeadLetter:
+    def _dead(self, msg: RawMessage, reason: str, stage: Stage) -> DeadLetter:
         """A dead letter that always fits the dead-letter topic: the original bytes are
         base64 (4/3 larger), so at most ~3/4 of ``max_message_bytes`` of them are kept."""
         value, key = msg.value or b"", msg.key
@@ -384,7 +386,7 @@ class BatchProcessor:
         return DeadLetter.for_bytes(
             value,
             error=reason,
-            stage=stage,  # type: ignore[arg-type]
+            stage=stage,
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,

@@ -23,9 +23,12 @@ from pipeline.keys import ATTEMPTS_PREFIX
 class Located(Protocol):
     """Where a message was read from (``RawMessage`` has these)."""
 
-    topic: str
-    partition: int | None
-    offset: int | None
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int | None: ...
+    @property
+    def offset(self) -> int | None: ...
 
 
 class AttemptTracker:

@@ -1,0 +1,1 @@
+"""The scoring worker: Faust app, batch processing, intake guards, live detection driver."""
