@@ -4,9 +4,8 @@ Per chunk of a batch (``stream.take_events``, ``BatchProcessor.handle``): valida
 mask/match (ingest), drop reposts and re-deliveries, score with the transformer off the event
 loop, publish scored events and dead letters, then aggregate in Redis (idempotent by event
 id) and mark the posts done; the next chunk is scored while the previous one is published
-and committed. Faust acks a batch only after the loop body has run (every chunk committed),
-and flushes the producer before it commits offsets, so a crash re-delivers instead of losing
-(at-least-once, exact aggregates).
+and committed. The order of those steps and why: ``pipeline.worker.commit`` (at-least-once,
+exact aggregates).
 """
 
 from __future__ import annotations
@@ -27,12 +26,7 @@ from pipeline.redis_io import async_redis_client
 from pipeline.schemas import DeadLetter, ScoredPost
 from pipeline.watches.model import WatchSet
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY, parse_watches
-from pipeline.worker.batch import (
-    AggregateSink,
-    BatchProcessor,
-    BatchResult,
-    RawMessage,
-)
+from pipeline.worker.batch import BatchProcessor
 from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.detection import LiveDetection
 from pipeline.worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -40,6 +34,7 @@ from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
 from pipeline.worker.model_updates import RegistryFollower, initial_scorer, parse_model_update
 from pipeline.worker.poison import AttemptTracker
+from pipeline.worker.results import AggregateSink, BatchResult, RawMessage
 from pipeline.worker.watermark import partition_key, record_progress
 
 log = logging.getLogger(__name__)

@@ -11,102 +11,37 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol, TypeVar
-
-import redis.exceptions
 
 from pipeline.config import Settings
 from pipeline.model.types import Prediction
 from pipeline.schemas import DeadLetter, InvalidMessage, ScoredPost, Stage
 from pipeline.watches.model import WatchSet
+from pipeline.worker.commit import ChunkCommit, Publish
 from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.ingest import PreparedPost, prepare
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
 from pipeline.worker.poison import AttemptTracker
+from pipeline.worker.results import (
+    AggregateSink,
+    BatchResult,
+    ProgressSink,
+    RawMessage,
+    retry_forever,
+)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-TRANSIENT_ERRORS = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OSError,
-    # a Redis Cluster failing over or moving slots (OPINION_REDIS_CLUSTER)
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.SlotNotCoveredError,
-)
 # Dead letters: bytes of room left for the JSON fields, longest key and reason kept.
 DEAD_LETTER_SLACK = 16 * 1024
 MAX_DEAD_KEY_BYTES = 1024
 MAX_REASON_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    """A message as read from Kafka."""
-
-    value: bytes | None
-    topic: str
-    key: bytes | None = None
-    partition: int | None = None
-    offset: int | None = None
-    timestamp: float | None = None  # broker append time, epoch seconds
-
-
-@dataclass
-class BatchResult:
-    scored: list[ScoredPost] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    duplicates: int = 0
-    redelivered: int = 0
-    done_ids: list[str] = field(default_factory=list)
-    latest_event: dict[tuple[str, int], float] = field(default_factory=dict)
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    messages: list[RawMessage] = field(default_factory=list)  # their attempts clear on commit
-
-    def note_offset(self, msg: RawMessage) -> None:
-        """Count ``msg`` in the partition progress of this chunk."""
-        if msg.offset is not None:
-            where = (msg.topic, msg.partition or 0)
-            self.next_offsets[where] = max(msg.offset + 1, self.next_offsets.get(where, 0))
-
-    def progress(self) -> list[tuple[str, int, float, int]]:
-        """(topic, partition, latest event time, next offset) per partition in the chunk."""
-        return [
-            (topic, part, self.latest_event.get((topic, part), 0.0), offset)
-            for (topic, part), offset in self.next_offsets.items()
-        ]
-
-
-class AggregateSink(Protocol):
-    async def record_batch(self, events: Sequence[ScoredPost]) -> int: ...
-
-
-# Receives BatchResult.progress() of each committed chunk (see pipeline.worker.watermark).
-ProgressSink = Callable[[list[tuple[str, int, float, int]]], Awaitable[None]]
-
-
-async def retry_forever(
-    what: str, call: Callable[[], Awaitable[T]], metrics: WorkerMetrics, max_delay_s: float = 5.0
-) -> T:
-    """Retry a Redis/broker call with backoff until it succeeds: pause, never drop."""
-    delay = 0.1
-    while True:
-        try:
-            return await call()
-        except TRANSIENT_ERRORS as exc:
-            metrics.inc("redis_retries")
-            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, max_delay_s)
-
-
 class BatchProcessor:
-    """Ingest -> dedup -> score -> build scored events; then ``commit`` aggregates."""
+    """Ingest -> dedup -> score -> build scored events; ``ChunkCommit`` then publishes and
+    makes each chunk durable in the order ``pipeline.worker.commit`` gives."""
 
     def __init__(
         self,
@@ -124,12 +59,21 @@ class BatchProcessor:
         self.attempts = attempts
         self.model = model
         self.guard = guard
-        self.aggregates = aggregates
         self.watches = watches
-        self.metrics = metrics or WorkerMetrics()
-        self.progress = progress
+        self.commit_chunk = ChunkCommit(
+            aggregates, guard, metrics or WorkerMetrics(), progress, attempts
+        )
         self._salt = settings.author_hash_salt.get_secret_value().encode()
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+
+    @property
+    def metrics(self) -> WorkerMetrics:
+        """The worker's metrics (one object, shared with the commit protocol)."""
+        return self.commit_chunk.metrics
+
+    @metrics.setter
+    def metrics(self, metrics: WorkerMetrics) -> None:
+        self.commit_chunk.metrics = metrics
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Everything up to (not including) publishing; never raises for bad input."""
@@ -174,9 +118,7 @@ class BatchProcessor:
         self.metrics.count_duplicates(result.duplicates, result.redelivered)
         return result
 
-    async def handle(
-        self, messages: Sequence[RawMessage], publish: Callable[[BatchResult], Awaitable[None]]
-    ) -> None:
+    async def handle(self, messages: Sequence[RawMessage], publish: Publish) -> None:
         """Process, ``publish`` and commit ``messages`` in chunks of ``batch_max_size``.
 
         Chunk i+1 is ingested and scored while chunk i is published and committed, so the
@@ -203,7 +145,7 @@ class BatchProcessor:
                 result = await self.process(chunk)
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(self._publish_and_commit(result, publish))
+                pending = asyncio.ensure_future(self.commit_chunk(result, publish))
         finally:
             if pending is not None:
                 await pending
@@ -219,7 +161,7 @@ class BatchProcessor:
         self,
         chunk: Sequence[RawMessage],
         before: list[int],
-        publish: Callable[[BatchResult], Awaitable[None]],
+        publish: Publish,
     ) -> None:
         """Process a chunk a worker died on one message at a time: dead-letter the messages
         at the attempt limit, record one more attempt for each other one just before it."""
@@ -240,38 +182,11 @@ class BatchProcessor:
                         "recording an attempt", partial(tracker.again, msg), self.metrics
                     )
                 result = await self.process([msg])
-            await self._publish_and_commit(result, publish)
-
-    async def _publish_and_commit(
-        self, result: BatchResult, publish: Callable[[BatchResult], Awaitable[None]]
-    ) -> None:
-        await publish(result)
-        await self.commit(result)
+            await self.commit_chunk(result, publish)
 
     async def commit(self, result: BatchResult) -> None:
-        """After publishing: aggregate (idempotent) and mark done, retrying while Redis is down."""
-        if result.scored:
-            await retry_forever(
-                "aggregating", lambda: self.aggregates.record_batch(result.scored), self.metrics
-            )
-        await retry_forever(
-            "marking done", lambda: self.guard.mark_done(result.done_ids), self.metrics
-        )
-        progress = result.progress()
-        if self.progress is not None and progress:
-            sink = self.progress
-            await retry_forever("recording progress", lambda: sink(progress), self.metrics)
-        tracker = self.attempts
-        if tracker is not None and result.messages:
-            await retry_forever(
-                "clearing attempts", lambda: tracker.clear(result.messages), self.metrics
-            )
-        self.metrics.count_scored(result.scored)
-        self.metrics.count_dead(result.dead)
-        now = time.time()
-        self.metrics.end_to_end_lag.observe_many(
-            max(0.0, now - event.ingested_at.timestamp()) for event in result.scored
-        )
+        """Commit a chunk that is published already (``ChunkCommit`` steps 2-5)."""
+        await self.commit_chunk.after_publish(result)
 
     async def _score(
         self, fresh: list[tuple[RawMessage, PreparedPost]]

@@ -22,8 +22,8 @@ from pipeline.alerting.outbox import Outbox
 from pipeline.config import Settings
 from pipeline.kafka_io import security_kwargs
 from pipeline.redis_io import redis_client
-from pipeline.worker.batch import TRANSIENT_ERRORS
 from pipeline.worker.metrics import WorkerMetrics
+from pipeline.worker.results import TRANSIENT_ERRORS
 from pipeline.worker.watermark import (
     StallTracker,
     partition_key,

@@ -16,7 +16,7 @@ from dashboard.loginlimit import LoginLimiter, subjects
 from pipeline import keys
 from pipeline.config import Settings
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
-from pipeline.worker.batch import retry_forever
+from pipeline.worker.results import retry_forever
 
 
 def _slot(key: str) -> int:
