@@ -22,9 +22,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import redis
 
@@ -47,12 +47,15 @@ _URL = re.compile(r"\b[a-zA-Z][\w+.-]*://\S+")
 T = TypeVar("T")
 
 
+DeliveryOutcome = Literal["sent", "failed", "parked"]
+
+
 class DeliveryMetrics(Protocol):
     """What the outbox reports to (``pipeline.worker.metrics.WorkerMetrics``)."""
 
-    def inc_labeled(self, name: str, labels: Mapping[str, str], amount: float = 1) -> None: ...
+    def count_delivery(self, outcome: DeliveryOutcome, channel: str) -> None: ...
 
-    def set_gauge(self, name: str, labels: Mapping[str, str], value: float) -> None: ...
+    def set_delivery_backlog(self, channel: str, pending: int, oldest_s: float) -> None: ...
 
 
 def backoff_s(
@@ -126,7 +129,7 @@ class Outbox:
             self._settle_failure(d, exc)
             return 0
         self.store.mark_sent(d)
-        self._count("alert_deliveries_sent", d.channel)
+        self._count("sent", d.channel)
         if d.attempts > 1:
             log.info("alert %s (%s) delivered to %s after %d attempts",
                      d.alert_id, d.event, d.channel, d.attempts)  # fmt: skip
@@ -137,7 +140,7 @@ class Outbox:
         error = safe_error(exc)
         if isinstance(exc, PermanentChannelError):
             if self.store.park(d, error):
-                self._count("alert_deliveries_parked", d.channel)
+                self._count("parked", d.channel)
                 log.error("alert %s (%s) to %s parked after %d attempts: %s "
                           "(re-queue: opinion alerts retry %s)",
                           d.alert_id, d.event, d.channel, d.attempts, error, d.id)  # fmt: skip
@@ -145,13 +148,13 @@ class Outbox:
         s = self.settings
         delay = backoff_s(d.failures + 1, s.alert_retry_backoff_s, s.alert_retry_backoff_max_s)
         if self.store.retry(d, error, delay):
-            self._count("alert_deliveries_failed", d.channel)
+            self._count("failed", d.channel)
             log.warning("alert %s (%s) to %s failed (attempt %d), retrying in %.1f s: %s",
                         d.alert_id, d.event, d.channel, d.attempts, delay, error)  # fmt: skip
 
-    def _count(self, name: str, channel: str) -> None:
+    def _count(self, outcome: DeliveryOutcome, channel: str) -> None:
         if self.metrics is not None:
-            self.metrics.inc_labeled(name, {"channel": channel})
+            self.metrics.count_delivery(outcome, channel)
 
     # --- background threads -------------------------------------------------------------
     def start(self) -> Outbox:
@@ -215,9 +218,7 @@ class Outbox:
             return
         for channel in sorted(set(self.store.channels()) | set(self.channels)):
             count, age = self.store.backlog(channel)
-            self.metrics.set_gauge("alert_deliveries_pending", {"channel": channel}, count)
-            self.metrics.set_gauge("alert_delivery_oldest_pending_seconds",
-                                   {"channel": channel}, round(age, 3))  # fmt: skip
+            self.metrics.set_delivery_backlog(channel, count, round(age, 3))
 
     def drain(self, timeout_s: float) -> None:
         """Stop: send what is due for up to ``timeout_s``, then return; anything left (or

@@ -78,7 +78,7 @@ class BatchProcessor:
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Everything up to (not including) publishing; never raises for bad input."""
         result = BatchResult(messages=list(messages))
-        self.metrics.inc("consumed", len(messages))
+        self.metrics.consumed.inc(len(messages))
         watch_set = await retry_forever("loading watches", self.watches, self.metrics)
         prepared: list[tuple[RawMessage, PreparedPost]] = []
         for msg in messages:
@@ -175,7 +175,7 @@ class BatchProcessor:
                 result.note_offset(msg)
                 reason = f"poison: killed the worker {attempts} times"
                 result.dead.append(self._dead(msg, reason, "score"))
-                self.metrics.inc("consumed")
+                self.metrics.consumed.inc()
             else:
                 if attempts:
                     await retry_forever(

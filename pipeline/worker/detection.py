@@ -118,9 +118,7 @@ class LiveDetection:
             self._count(change)
         if changes:
             self.outbox.wake()  # their deliveries are in the outbox already
-        opened = sum(change.event == "opened" for change in changes)
-        self.metrics.inc("alerts", opened)
-        return opened
+        return sum(change.event == "opened" for change in changes)
 
     def _count(self, change: AlertChange) -> None:
         alert = change.alert
@@ -130,10 +128,7 @@ class LiveDetection:
             "; ".join(f"{r.kind} {r.observed:g} vs {r.expected:g}" for r in alert.reasons),
         )  # fmt: skip
         if change.event == "opened":
-            for kind in alert.kinds:
-                self.metrics.inc_labeled(
-                    "alerts_opened", {"kind": kind, "severity": alert.severity}
-                )
+            self.metrics.count_alert_opened(alert.kinds, alert.severity)
 
     async def run_forever(self, highwaters: Highwaters = dict) -> None:
         """Every ``detector_interval_s``: read the input end offsets, then evaluate.

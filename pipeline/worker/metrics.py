@@ -14,7 +14,6 @@ import threading
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -22,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from pipeline.alerting.outbox import DeliveryOutcome
 from pipeline.schemas import DeadLetter, Post, ScoredPost
 
 prometheus_client.disable_created_metrics()  # no ``*_created`` series beside each counter
@@ -34,6 +34,7 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 ConsumerLag = Callable[[], Mapping[tuple[str, int], int]]
+
 """Messages not yet committed per assigned (topic, partition)."""
 
 # (stage, pattern at the start of the reason, category); the first match wins.
@@ -140,50 +141,59 @@ class _ModelInfo(Collector):
 class WorkerMetrics:
     """The metrics of one worker process; ``render()`` is the ``/metrics`` page."""
 
-    COUNTERS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
-        "consumed": ("Messages read from the input topics.", ()),
-        "scored": ("Posts scored and published.", ("route", "source", "lang")),
-        "dead_lettered": ("Messages sent to the dead-letter topic.", ("stage", "reason")),
-        "duplicates": ("Reposts and re-deliveries counted instead of scored.", ("kind",)),
-        "alerts": ("Alerts opened by this worker.", ()),
-        "alerts_opened": (
-            "Alerts opened by this worker, one per kind of surge, by severity.",
-            ("kind", "severity"),
-        ),
-        "model_swaps": ("Model versions switched to without restart.", ()),
-        "redis_retries": ("Redis operations retried (Redis unavailable).", ()),
-        "alert_deliveries_sent": ("Alert deliveries a channel accepted.", ("channel",)),
-        "alert_deliveries_failed": (
-            "Alert delivery attempts that failed (retried later).",
-            ("channel",),
-        ),
-        "alert_deliveries_parked": (
-            "Alert deliveries parked after a permanent failure.",
-            ("channel",),
-        ),
-    }
-    GAUGES: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
-        "alert_deliveries_pending": (
-            "Alert deliveries waiting to be sent (all workers).",
-            ("channel",),
-        ),
-        "alert_delivery_oldest_pending_seconds": (
-            "Age of the oldest pending alert delivery.",
-            ("channel",),
-        ),
-    }
-
     def __init__(self, *, process: bool = True) -> None:
         """``process``: add the process and Python runtime collectors (CPU, memory, GC)."""
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._metrics: dict[str, Any] = {
-            name: Counter(f"opinion_{name}", text, labels, registry=self.registry)
-            for name, (text, labels) in self.COUNTERS.items()
-        } | {
-            name: Gauge(f"opinion_{name}", text, labels, registry=self.registry)
-            for name, (text, labels) in self.GAUGES.items()
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+
+        def counter(name: str, text: str, *labels: str) -> Counter:
+            return Counter(f"opinion_{name}", text, labels, registry=registry)
+
+        def gauge(name: str, text: str, *labels: str) -> Gauge:
+            return Gauge(f"opinion_{name}", text, labels, registry=registry)
+
+        self.consumed = counter("consumed", "Messages read from the input topics.")
+        self.scored = counter("scored", "Posts scored and published.", "route", "source", "lang")
+        self.dead_lettered = counter(
+            "dead_lettered", "Messages sent to the dead-letter topic.", "stage", "reason"
+        )
+        self.duplicates = counter(
+            "duplicates", "Reposts and re-deliveries counted instead of scored.", "kind"
+        )
+        self.alerts = counter("alerts", "Alerts opened by this worker.")
+        self.alerts_opened = counter(
+            "alerts_opened",
+            "Alerts opened by this worker, one per kind of surge, by severity.",
+            "kind",
+            "severity",
+        )
+        self.model_swaps = counter("model_swaps", "Model versions switched to without restart.")
+        self.redis_retries = counter(
+            "redis_retries", "Redis operations retried (Redis unavailable)."
+        )
+        self.alert_deliveries: dict[DeliveryOutcome, Counter] = {
+            "sent": counter(
+                "alert_deliveries_sent", "Alert deliveries a channel accepted.", "channel"
+            ),
+            "failed": counter(
+                "alert_deliveries_failed",
+                "Alert delivery attempts that failed (retried later).",
+                "channel",
+            ),
+            "parked": counter(
+                "alert_deliveries_parked",
+                "Alert deliveries parked after a permanent failure.",
+                "channel",
+            ),
         }
-        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.alert_deliveries_pending = gauge(
+            "alert_deliveries_pending", "Alert deliveries waiting to be sent (all workers).",
+            "channel",
+        )  # fmt: skip
+        self.alert_delivery_oldest_pending_seconds = gauge(
+            "alert_delivery_oldest_pending_seconds", "Age of the oldest pending alert delivery.",
+            "channel",
+        )  # fmt: skip
+        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
         self._langs: set[str] = set()
         self.batch_size = BatchHistogram(
             "opinion_batch_size", "Posts per scoring batch.", _BATCH_BUCKETS, self.registry
@@ -218,49 +228,48 @@ class WorkerMetrics:
     def consumer_lag(self, source: ConsumerLag | None) -> None:
         self._lag.source = source
 
-    def _child(self, name: str, values: tuple[str, ...]) -> Any:
-        """The sample of ``name`` with these label values (in ``COUNTERS``/``GAUGES`` order)."""
-        key = (name, values)
+    def _child(self, metric: Counter, values: tuple[str, ...]) -> Counter:
+        """The sample of ``metric`` with these label values, looked up once."""
+        key = (id(metric), values)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = self._metrics[name].labels(*values)
+            child = self._children[key] = metric.labels(*values)
         return child
 
-    def inc(self, name: str, amount: float = 1) -> None:
-        """Add to an unlabelled counter."""
-        self._metrics[name].inc(amount)
+    def count_delivery(self, outcome: DeliveryOutcome, channel: str) -> None:
+        """One alert delivery sent, failed (retried later) or parked, by channel."""
+        self._child(self.alert_deliveries[outcome], (channel,)).inc()
 
-    def inc_labeled(self, name: str, labels: Mapping[str, str], amount: float = 1) -> None:
-        """Add to the sample of a labelled counter."""
-        self._child(name, self._values(name, labels)).inc(amount)
+    def set_delivery_backlog(self, channel: str, pending: int, oldest_s: float) -> None:
+        """Pending deliveries of a channel and the age of the oldest (all workers' view)."""
+        self.alert_deliveries_pending.labels(channel).set(pending)
+        self.alert_delivery_oldest_pending_seconds.labels(channel).set(oldest_s)
 
-    def set_gauge(self, name: str, labels: Mapping[str, str], value: float) -> None:
-        """Set the sample of a labelled gauge (``GAUGES``)."""
-        self._child(name, self._values(name, labels)).set(value)
-
-    def _values(self, name: str, labels: Mapping[str, str]) -> tuple[str, ...]:
-        table = self.COUNTERS if name in self.COUNTERS else self.GAUGES
-        return tuple(str(labels[label]) for label in table[name][1])
+    def count_alert_opened(self, kinds: Iterable[str], severity: str) -> None:
+        """An alert opened: once in ``alerts``, once per kind in ``alerts_opened``."""
+        self.alerts.inc()
+        for kind in kinds:
+            self.alerts_opened.labels(kind, severity).inc()
 
     def count_scored(self, events: Sequence[ScoredPost]) -> None:
         """Count one batch's scored posts by model route, source and language."""
         tally = Tally((e.model_route, e.source, e.lang) for e in events)
         for (route, source, lang), n in tally.items():
-            self._child("scored", (route, source, self._lang(lang))).inc(n)
+            self._child(self.scored, (route, source, self._lang(lang))).inc(n)
 
     def count_dead(self, letters: Iterable[DeadLetter]) -> None:
         """Count dead letters by stage and reason category."""
         for (stage, kind), n in Tally(
             (d.stage, reason_kind(d.stage, d.error)) for d in letters
         ).items():
-            self._child("dead_lettered", (stage, kind)).inc(n)
+            self._child(self.dead_lettered, (stage, kind)).inc(n)
 
     def count_duplicates(self, reposts: int, redelivered: int) -> None:
         """Count posts not scored again: reposts of another post and re-deliveries."""
         if reposts:
-            self._child("duplicates", ("repost",)).inc(reposts)
+            self._child(self.duplicates, ("repost",)).inc(reposts)
         if redelivered:
-            self._child("duplicates", ("redelivered",)).inc(redelivered)
+            self._child(self.duplicates, ("redelivered",)).inc(redelivered)
 
     def _lang(self, lang: str) -> str:
         """The primary language subtag, ``other`` past ``MAX_LANG_LABELS`` distinct ones."""

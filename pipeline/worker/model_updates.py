@@ -122,6 +122,6 @@ class RegistryFollower:
             self._refused.pop(version, None)
             swapped = await self.holder.swap(path, version)
         if swapped and self.metrics is not None:
-            self.metrics.inc("model_swaps")
+            self.metrics.model_swaps.inc()
             self.metrics.model_version = self.holder.version
         return swapped

@@ -81,7 +81,7 @@ async def retry_forever(
         try:
             return await call()
         except TRANSIENT_ERRORS as exc:
-            metrics.inc("redis_retries")
+            metrics.redis_retries.inc()
             log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay_s)

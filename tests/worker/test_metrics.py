@@ -125,14 +125,17 @@ def test_histograms_take_a_batch_with_inclusive_upper_bounds() -> None:
 def test_alert_metrics_model_version_and_process_metrics() -> None:
     metrics = WorkerMetrics()
     metrics.model_version = "v7"
-    metrics.inc_labeled("alert_deliveries_sent", {"channel": "webhook"}, 2)
-    metrics.inc_labeled("alerts_opened", {"severity": "high", "kind": "share"})
-    metrics.set_gauge("alert_deliveries_pending", {"channel": "webhook"}, 3)
-    metrics.inc("model_swaps")
+    metrics.count_delivery("sent", "webhook")
+    metrics.count_delivery("sent", "webhook")
+    metrics.count_alert_opened(["share"], "high")
+    metrics.set_delivery_backlog("webhook", 3, 1.5)
+    metrics.model_swaps.inc()
     found = samples(metrics)
     assert found[("opinion_alert_deliveries_sent_total", L(channel="webhook"))] == 2
     assert found[("opinion_alerts_opened_total", L(kind="share", severity="high"))] == 1
     assert found[("opinion_alert_deliveries_pending", L(channel="webhook"))] == 3
+    assert found[("opinion_alert_delivery_oldest_pending_seconds", L(channel="webhook"))] == 1.5
+    assert found[("opinion_alerts_total", L())] == 1
     assert found[("opinion_model_swaps_total", L())] == 1
     assert found[("opinion_model_info", L(version="v7"))] == 1
     assert found[("process_resident_memory_bytes", L())] > 0
@@ -143,5 +146,5 @@ def test_alert_metrics_model_version_and_process_metrics() -> None:
 
 def test_each_worker_metrics_has_its_own_registry() -> None:
     first, second = WorkerMetrics(process=False), WorkerMetrics(process=False)
-    first.inc("consumed", 3)
+    first.consumed.inc(3)
     assert samples(second)[("opinion_consumed_total", L())] == 0
