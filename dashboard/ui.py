@@ -260,11 +260,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def floor_time(value: datetime, width_s: int) -> datetime:
-    ts = int(value.timestamp())
-    return datetime.fromtimestamp(ts - ts % width_s, UTC)
-
-
 def ceil_time(value: datetime, width_s: int) -> datetime:
     ts = int(value.timestamp())
     return datetime.fromtimestamp(-(-ts // width_s) * width_s, UTC)

@@ -71,14 +71,6 @@ class Mix(_Model):
             raise ValueError("a sentiment mix needs a positive total")
         return (self.negative / total, self.neutral / total, self.positive / total)
 
-    def with_negative(self, share: float) -> Mix:
-        """This mix with the negative share set and the others scaled to fill the rest."""
-        _, neu, pos = self.normalised()
-        rest = (neu + pos) or 1.0
-        return Mix(
-            negative=share, neutral=(1 - share) * neu / rest, positive=(1 - share) * pos / rest
-        )
-
 
 class Rhythm(_Model):
     """Daily rhythm: rate multiplier ``1 + amplitude * cos(2π (hour - peak_hour) / 24)``."""
