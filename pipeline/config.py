@@ -225,6 +225,12 @@ class Settings(BaseSettings):
     )
     model_registry_dir: Path | None = Field(None, description="Unset = <state_dir>/models.")
     zh_model_dir: Path | None = Field(None, description="HF checkpoint for Chinese; optional.")
+    zh_model: Literal["ngram", "transformer"] = Field(
+        "ngram",
+        description="Chinese model when zh_model_dir is unset: ngram (bundled) or transformer "
+        "(built by `python -m training.build_zh_transformer` into <state_dir>/zh-transformer; "
+        "docs/model.md).",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto (CUDA when present), cpu or cuda."
     )
@@ -633,6 +639,11 @@ class Settings(BaseSettings):
     @property
     def registry_dir(self) -> Path:
         return self.model_registry_dir or self.state_dir / "models"
+
+    @property
+    def zh_transformer_dir(self) -> Path:
+        """Where ``training.build_zh_transformer`` writes the Chinese transformer by default."""
+        return self.state_dir / "zh-transformer"
 
     @property
     def training_dir(self) -> Path:

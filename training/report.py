@@ -4,6 +4,7 @@ trained a candidate (promoted, rejected or dry run)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,64 @@ def metrics_summary(metrics: dict[str, Metrics]) -> dict[str, Any]:
     return {name: m.to_dict() for name, m in metrics.items()}
 
 
-def write_report(reports_dir: Path, run_id: str, report: dict[str, Any]) -> Path:
+@dataclass
+class FinetuneSummary:
+    """How the candidate was trained."""
+
+    steps: int
+    best_step: int
+    seconds: float
+    device: str
+    history: list[dict[str, Any]]
+    config: dict[str, Any]
+
+
+@dataclass
+class OutcomeSummary:
+    """How the run ended (``run.Outcome`` without the report path) and whether the workers
+    were told."""
+
+    status: str
+    message: str
+    version: str | None = None
+    announced: bool | None = None
+
+
+@dataclass
+class RunReport:
+    """One run's report; ``to_dict`` is the JSON file, ``markdown`` renders it.
+
+    The nested sections come as their producers' own summaries (labels: ``vetting``,
+    datasets: ``datasets.Datasets.summary``, gate: ``gate.Decision.to_dict``, automatic
+    promotion: ``holds.Hold.to_dict``)."""
+
+    run_id: str
+    started_at: str
+    current_version: str
+    current_path: str
+    candidate_version: str
+    dry_run: bool
+    forced: bool
+    accept_unsigned: bool
+    labels: dict[str, Any]
+    datasets: dict[str, Any]
+    training: FinetuneSummary
+    evaluation: dict[str, Any]
+    gate: dict[str, Any]
+    auto_promotion: dict[str, Any]
+    outcome: OutcomeSummary
+    finished_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_report(reports_dir: Path, report: RunReport) -> Path:
     """Write both files; returns the JSON path."""
-    json_path = reports_dir / f"{run_id}.json"
-    write_atomic(json_path, json.dumps(report, indent=2, default=str) + "\n")
-    write_atomic(reports_dir / f"{run_id}.md", markdown(report))
+    as_dict = report.to_dict()
+    json_path = reports_dir / f"{report.run_id}.json"
+    write_atomic(json_path, json.dumps(as_dict, indent=2, default=str) + "\n")
+    write_atomic(reports_dir / f"{report.run_id}.md", markdown(as_dict))
     return json_path
 
 

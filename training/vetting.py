@@ -11,7 +11,9 @@ store keeps everything (history) and a training set is built only from labels th
 * are not dated in the future (beyond ``FUTURE_SKEW`` of clock skew): a future time would
   win the ``latest`` conflict policy forever;
 * are within their analyst's daily cap (``OPINION_TRAINING_MAX_LABELS_PER_ANALYST_DAY``,
-  UTC days of ``labeled_at``; the earliest labels of the day are kept).
+  UTC days of ``labeled_at``; the earliest labels of the day are kept);
+* are not on a post whose text is in an evaluation split (``training.decontam``): training
+  on it would inflate every figure measured on that split.
 
 Every dropped label is counted by reason for the run report.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -28,8 +30,18 @@ from pipeline.config import ConfigError, Settings
 from pipeline.label_signing import verify
 from pipeline.schemas import SENTIMENT_LABELS
 
+if TYPE_CHECKING:
+    from training.decontam import EvalIndex
+
 FUTURE_SKEW = timedelta(minutes=5)
-REASONS = ("malformed", "unsigned", "bad_signature", "future_dated", "over_daily_cap")
+REASONS = (
+    "malformed",
+    "unsigned",
+    "bad_signature",
+    "future_dated",
+    "over_daily_cap",
+    "eval_overlap",
+)
 
 
 @dataclass
@@ -92,11 +104,13 @@ def vet_labels(
     *,
     accept_unsigned: bool = False,
     now: datetime | None = None,
+    eval_index: EvalIndex | None = None,
 ) -> Vetted:
     """The rows of ``frame`` (a label-store frame) that may train, and the dropped counts.
 
     Raises ``ConfigError`` when there are labels but no signing key and unsigned labels
-    were not accepted explicitly (nothing could be verified)."""
+    were not accepted explicitly (nothing could be verified). ``eval_index``: the evaluation
+    texts to keep out (default: the committed ``training.decontam`` index)."""
     key = settings.resolved_label_signing_key()
     out = Vetted(frame, accept_unsigned=accept_unsigned, signing_key=key is not None)
     if frame.empty:
@@ -124,6 +138,13 @@ def vet_labels(
             reason = "bad_signature"
         if reason is None and row.labeled_at.to_pydatetime() > latest:
             reason = "future_dated"
+        if reason is None:
+            if eval_index is None:
+                from training.decontam import EvalIndex
+
+                eval_index = EvalIndex.load()
+            if eval_index.matches(row.text):
+                reason = "eval_overlap"
         if reason:
             out.dropped[reason] += 1
         keep.append(reason is None)

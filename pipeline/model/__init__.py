@@ -3,7 +3,9 @@
 English/default checkpoint resolution: explicit ``model_dir``, ``settings.model_dir``
 (``OPINION_MODEL_DIR``), the registry's current version (``settings.registry_dir``), else
 the bundled model (``pipeline/model/bundled/en``). Chinese: ``settings.zh_model_dir``
-(``OPINION_ZH_MODEL_DIR``, any HF checkpoint) else the bundled n-gram model. Other
+(``OPINION_ZH_MODEL_DIR``, any HF checkpoint) else the bundled n-gram model, or with
+``OPINION_ZH_MODEL=transformer`` the locally built Chinese transformer
+(``<state_dir>/zh-transformer``; the n-gram model is the fallback when it is missing). Other
 languages: a head on the multilingual sentence encoder (``OPINION_MULTI_MODEL_DIR`` else the
 bundled one), when the encoder has been fetched (``opinion fetch-encoder``).
 """
@@ -11,13 +13,17 @@ bundled one), when the encoder has been fetched (``opinion fetch-encoder``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import Settings, get_settings
 from pipeline.model.types import Prediction, SentimentScorer
 
+if TYPE_CHECKING:
+    from pipeline.model.scorer import RoutedScorer
+
 BUNDLED_DIR = Path(__file__).with_name("bundled")
 BUNDLED_EN = BUNDLED_DIR / "en"
-BUNDLED_ZH = BUNDLED_DIR / "zh"
+BUNDLED_ZH = BUNDLED_DIR / "zh"  # the char n-gram model
 BUNDLED_MULTI = BUNDLED_DIR / "multi"
 
 __all__ = [
@@ -43,7 +49,7 @@ def resolve_model_dir(settings: Settings, model_dir: Path | None = None) -> Path
     return current if current is not None else BUNDLED_EN
 
 
-def load_scorer(settings: Settings | None = None, model_dir: Path | None = None) -> SentimentScorer:
+def load_scorer(settings: Settings | None = None, model_dir: Path | None = None) -> RoutedScorer:
     """Build a scorer (loads weights: a second or two on CPU). Swap by building a new one."""
     from pipeline.model.loader import build_scorer
 

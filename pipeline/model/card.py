@@ -21,7 +21,7 @@ class ModelCard(BaseModel):
 
     version: str
     base_model: str = "unknown"
-    labels: list[str] = Field(default_factory=lambda: list(SENTIMENT_LABELS))
+    labels: list[str] = Field(default_factory=lambda: [str(label) for label in SENTIMENT_LABELS])
     languages: list[str] = Field(default_factory=lambda: ["en"])
     training_data: list[str] | str = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -36,6 +36,11 @@ class ModelCard(BaseModel):
         "the fused output, chosen on this model's held-out split; settings can override.",
     )
     max_len: int | None = None
+    decontamination: list[dict[str, Any]] | None = Field(
+        None,
+        description="Per training corpus: texts removed because they match an evaluation "
+        "split (training.decontam.Removed.as_dict()); None on cards older than the check.",
+    )
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelCard | None:
@@ -52,5 +57,8 @@ class ModelCard(BaseModel):
 
     def save(self, model_dir: Path) -> Path:
         path = Path(model_dir) / CARD_FILE
-        path.write_text(json.dumps(self.model_dump(), indent=2, ensure_ascii=False) + "\n")
+        # Cards from before the decontamination check are written back unchanged.
+        skip = {"decontamination"} if self.decontamination is None else None
+        payload = self.model_dump(exclude=skip)
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         return path

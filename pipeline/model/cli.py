@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -95,7 +95,14 @@ def eval_cmd(
     texts: Annotated[Path | None, typer.Option(help="One text per line.")] = None,
     labels: Annotated[Path | None, typer.Option(help="One integer label per line.")] = None,
     tsv: Annotated[Path | None, typer.Option(help="label<TAB>text file with a header.")] = None,
-    binary: Annotated[bool, typer.Option(help="Gold is 0 negative / 1 positive.")] = False,
+    binary: Annotated[
+        bool | None,
+        typer.Option(
+            "--binary/--three-class",
+            help="Gold is 0 negative / 1 positive (--binary) or 0/1 neutral/2 positive "
+            "(--three-class); default: 3-class when any label is 2, else binary.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     lang: Annotated[str, typer.Option(help="auto|en|zh")] = "auto",
     method: Annotated[
@@ -109,10 +116,11 @@ def eval_cmd(
 ) -> None:
     """Accuracy, macro recall/F1, per-class report and confusion matrix on a labeled file.
 
-    Labels: 0 negative, 1 neutral, 2 positive (``--binary``: 0 negative, 1 positive).
+    Labels: 0 negative, 1 neutral, 2 positive (``--binary``: 0 negative, 1 positive; without
+    either flag a file with no label 2 is scored as binary).
     """
     from pipeline.model import load_scorer
-    from pipeline.model.evaluate import evaluate_texts, read_labeled
+    from pipeline.model.evaluate import Method, evaluate_texts, read_labeled
 
     if method not in ("fused", "model", "multi", "lexicon", "snownlp"):
         raise typer.BadParameter("--method must be fused, model, multi, lexicon or snownlp")
@@ -124,7 +132,7 @@ def eval_cmd(
             items,
             gold,
             lang=lang,
-            method=method,  # type: ignore[arg-type]
+            method=cast(Method, method),  # checked against the choices above
             binary=binary,
         )
     except ValueError as exc:

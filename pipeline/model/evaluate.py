@@ -12,6 +12,7 @@ from pipeline.model.fusion import binary_predictions
 from pipeline.model.labels import binary_to_three
 from pipeline.model.lexicon import lexicon_for
 from pipeline.model.metrics import Metrics, compute_metrics
+from pipeline.model.preprocess import route_texts
 from pipeline.model.scorer import RoutedScorer
 from pipeline.schemas import SENTIMENT_LABELS
 from pipeline.text.language import detect_language
@@ -86,10 +87,28 @@ def method_probs(
             for i, lang in enumerate(chunk_langs):
                 groups.setdefault(scorer.route_for(lang).name, []).append(i)
             for idx in groups.values():
-                model = scorer.route_for(chunk_langs[idx[0]]).model
-                out[idx] = model.predict_proba([chunk[i] for i in idx])
+                route = scorer.route_for(chunk_langs[idx[0]])
+                out[idx] = route.model.predict_proba(
+                    route_texts(route.name, [chunk[i] for i in idx])
+                )
             rows.append(out)
     return np.concatenate(rows) if rows else np.zeros((0, 3))
+
+
+def is_binary(gold: Sequence[int], binary: bool | None = None) -> bool:
+    """Whether ``gold`` is binary (0 negative / 1 positive) or 3-class (0 / 1 neutral / 2).
+
+    ``binary=None`` infers it: 3-class when any label is 2, binary when only 0 and 1 occur
+    (ChnSentiCorp). Raises on labels outside 0-2, or a 2 in a file declared binary.
+    """
+    found = set(gold)
+    if not found <= {0, 1, 2}:
+        raise ValueError(f"labels must be 0/1/2 (or 0/1 with --binary), found {sorted(found)}")
+    if binary is None:
+        return 2 not in found
+    if binary and 2 in found:
+        raise ValueError("label 2 in a file scored as --binary: drop --binary (3-class labels)")
+    return binary
 
 
 def evaluate_texts(
@@ -99,8 +118,10 @@ def evaluate_texts(
     *,
     lang: str = "auto",
     method: Method = "fused",
-    binary: bool = False,
+    binary: bool | None = False,
 ) -> Metrics:
+    """Metrics of ``method`` on ``texts``; ``binary=None`` infers the label kind (``is_binary``)."""
+    binary = is_binary(gold, binary)
     langs = [detect_language(t) if lang == "auto" else lang for t in texts]
     probs = method_probs(scorer, texts, langs, method)
     if binary:

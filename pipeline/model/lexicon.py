@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from pipeline.text.hanzi import to_simplified
+
 LEXICON_DIR = Path(__file__).with_name("lexicons")
 _ALPHA = 15.0  # VADER's normalisation constant: compound = s / sqrt(s^2 + alpha)
 
@@ -129,6 +131,8 @@ class ChineseLexicon:
         return factor
 
     def analyze(self, text: str) -> LexiconResult:
+        """Matched terms (in Simplified script: Traditional text is converted first)."""
+        text = to_simplified(text)
         terms: list[tuple[str, float]] = []
         i, n = 0, len(text)
         while i < n:

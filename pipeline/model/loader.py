@@ -10,7 +10,7 @@ from pipeline.config import Settings
 from pipeline.model.card import ModelCard
 from pipeline.model.encoder_head import EncoderHeadClassifier
 from pipeline.model.ngram import CharNgramClassifier
-from pipeline.model.scorer import Route, RoutedScorer
+from pipeline.model.scorer import ProbModel, Route, RoutedScorer
 from pipeline.model.sentence_encoder import EncoderMissing, encoder_path, load_encoder
 from pipeline.model.transformer import TransformerClassifier
 
@@ -27,7 +27,7 @@ def _fusion_weight(settings: Settings, card: ModelCard | None) -> float:
     return DEFAULT_FUSION_WEIGHT
 
 
-def load_model(model_dir: Path, settings: Settings) -> tuple[object, ModelCard]:
+def load_model(model_dir: Path, settings: Settings) -> tuple[ProbModel, ModelCard]:
     """A transformer checkpoint or a bundled n-gram artefact, with its card."""
     card = ModelCard.load(model_dir)
     if CharNgramClassifier.is_artefact(model_dir):
@@ -76,12 +76,30 @@ def _pool_weight(
     return en_card.multi_pool_weight or 0.0
 
 
-def build_scorer(settings: Settings, en_dir: Path) -> RoutedScorer:
+def load_zh(settings: Settings) -> tuple[ProbModel, ModelCard]:
+    """The Chinese route's model: ``OPINION_ZH_MODEL_DIR``, else the bundled n-gram model, or
+    with ``OPINION_ZH_MODEL=transformer`` the locally built transformer (the n-gram model is
+    the fallback, with one warning, when it is missing or fails to load)."""
     from pipeline.model import BUNDLED_ZH
 
+    if settings.zh_model_dir:
+        return load_model(Path(settings.zh_model_dir), settings)
+    if settings.zh_model == "transformer":
+        built = settings.zh_transformer_dir
+        try:
+            return load_model(built, settings)
+        except Exception as exc:  # a missing, partial or foreign checkpoint: fall back
+            _warn_once(
+                f"Chinese transformer {built} not loadable ({exc}); Chinese posts are scored "
+                "by the n-gram model meanwhile (build it: python -m "
+                "training.build_zh_transformer, or set OPINION_ZH_MODEL=ngram)"
+            )
+    return load_model(BUNDLED_ZH, settings)
+
+
+def build_scorer(settings: Settings, en_dir: Path) -> RoutedScorer:
     en_model, en_card = load_model(Path(en_dir), settings)
-    zh_dir = Path(settings.zh_model_dir) if settings.zh_model_dir else BUNDLED_ZH
-    zh_model, zh_card = load_model(zh_dir, settings)
+    zh_model, zh_card = load_zh(settings)
     multi = load_multilingual(settings)
     en_fusion = _fusion_weight(settings, en_card)
     routes = {

@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.model.fusion import fuse
 from pipeline.model.lexicon import LexiconResult, lexicon_for
+from pipeline.model.preprocess import route_texts
 from pipeline.model.types import Prediction
 from pipeline.schemas import SENTIMENT_LABELS
 from pipeline.text.language import UNDETERMINED, detect_language
@@ -125,12 +126,13 @@ class RoutedScorer:
             by_route.setdefault(self.route_for(lang).name, []).append(i)
         for name, idx in by_route.items():
             route = next(r for r in self.routes.values() if r.name == name)
-            probs = route.model.predict_proba([texts[i] for i in idx])
+            batch = route_texts(name, [texts[i] for i in idx])  # zh: Traditional -> Simplified
+            probs = route.model.predict_proba(batch)
             lexicon = lexicon_for(route.lexicon_lang) if route.lexicon_lang else None
-            lex = [lexicon.analyze(texts[i]) if lexicon else None for i in idx]
+            lex = [lexicon.analyze(t) if lexicon else None for t in batch]
             fused = fuse(probs, [r.compound if r else None for r in lex], route.fusion_weight)
             if route.second is not None and route.second_weight > 0:
-                second = route.second.predict_proba([texts[i] for i in idx])
+                second = route.second.predict_proba(batch)
                 fused = (1 - route.second_weight) * fused + route.second_weight * second
             fused = fused / fused.sum(axis=1, keepdims=True)
             # Whole-batch numpy, then plain floats: no per-row numpy calls in this loop.
@@ -151,4 +153,5 @@ class RoutedScorer:
     def explain(self, text: str, lang: str | None = None) -> list[tuple[str, float]]:
         """Per-token attributions from the routed model (occlusion; > 0 = towards positive)."""
         lang = (lang or detect_language(text)).lower().split("-")[0]
-        return self.route_for(lang).model.occlusion(text)
+        route = self.route_for(lang)
+        return route.model.occlusion(route_texts(route.name, [text])[0])

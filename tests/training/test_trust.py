@@ -97,6 +97,7 @@ def test_unsigned_forged_future_dated_and_over_cap_labels_are_dropped_and_counte
         "bad_signature": 2,
         "future_dated": 1,
         "over_daily_cap": 3,  # ana: 5 + skew on one day, bob: 4 on one day (cap 3)
+        "eval_overlap": 0,
     }
     kept = set(vetted.frame["post_id"])
     assert kept == {"g0", "g1", "g2", "skew", "b0", "b1", "b2", "b-next"}  # each day's earliest

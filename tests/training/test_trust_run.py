@@ -83,6 +83,7 @@ def test_untrusted_labels_are_dropped_and_a_rollback_holds(
         "bad_signature": 8,
         "future_dated": 4,
         "over_daily_cap": 0,
+        "eval_overlap": 0,
     }
     assert labels["usable"] == len(good) + len(second)
     assert labels["by_analyst"] == {"ana": len(good), "bob": len(second)}
