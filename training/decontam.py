@@ -240,12 +240,18 @@ def manifest_path(model: str, directory: Path = MANIFEST_DIR, *, own: bool = Fal
     return directory / f"{MANIFEST_OF[model]}.keys.gz"
 
 
-def write_manifest(model: str, texts: Iterable[str], directory: Path = MANIFEST_DIR) -> Path:
+def write_manifest(
+    model: str,
+    texts: Iterable[str],
+    directory: Path = MANIFEST_DIR,
+    inherit: Iterable[str] = (),
+) -> Path:
     """The keys of a bundled model's training texts (12-hex prefixes, sorted, one per line,
-    gzip without mtime): the evidence ``tests/training/test_decontamination.py`` checks."""
+    gzip without mtime): the evidence ``tests/training/test_decontamination.py`` checks.
+    ``inherit``: the parent's manifest keys, for a model continued from another."""
     path = manifest_path(model, directory, own=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefixes = {k[:MANIFEST_HEX] for t in texts for k in keys(t)}
+    prefixes = {k[:MANIFEST_HEX] for t in texts for k in keys(t)} | set(inherit)
     body = "".join(f"{k}\n" for k in sorted(prefixes))
     with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
         fh.write(body.encode())
@@ -271,13 +277,15 @@ def manifest_overlap(manifest: set[str], index: EvalIndex) -> dict[str, int]:
     return out
 
 
-def write_bundled_manifest(out: Path, texts: Iterable[str]) -> Path | None:
+def write_bundled_manifest(
+    out: Path, texts: Iterable[str], inherit: Iterable[str] = ()
+) -> Path | None:
     """``write_manifest`` when ``out`` is a bundled model's directory (else nothing)."""
     from pipeline.model import BUNDLED_DIR
 
     if out.resolve().parent != BUNDLED_DIR.resolve():
         return None
-    return write_manifest(out.name, texts)
+    return write_manifest(out.name, texts, inherit=inherit)
 
 
 def _tsv_texts(path: Path) -> list[str]:
