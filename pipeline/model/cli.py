@@ -138,14 +138,13 @@ def eval_cmd(
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
+    version = scorer.version if lang == "auto" else scorer.version_for(scorer.route_for(lang).name)
     if as_json:
         typer.echo(
-            json.dumps(
-                {"method": method, "model_version": scorer.version, **metrics.to_dict()}, indent=2
-            )
+            json.dumps({"method": method, "model_version": version, **metrics.to_dict()}, indent=2)
         )
     else:
-        typer.echo(f"method={method}  model_version={scorer.version}")
+        typer.echo(f"method={method}  model_version={version}")
         typer.echo(metrics.format())
 
 
