@@ -252,17 +252,8 @@ def _wire_model_updates(app: faust.App, settings: Settings, follower: RegistryFo
         await follower.follow()
 
 
-def create_app(
-    settings: Settings,
-    *,
-    processor: BatchProcessor,
-    sink: ResultSink | None = None,
-    detection: LiveDetection | None = None,
-) -> faust.App:
-    """The worker app around ``processor``; ``sink`` receives the output of each batch
-    (default: the scored and dead-letter topics)."""
-    model, metrics = processor.model, processor.metrics
-    metrics.model_version = model.version
+def _faust_app(settings: Settings) -> faust.App:
+    """The Faust app with this worker's broker, fetch, buffer and producer settings."""
     datadir = settings.state_dir / "faust" / str(settings.worker_web_port)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -294,6 +285,21 @@ def create_app(
     if isinstance(app.transport, faust_aiokafka.Transport):
         app.transport.Consumer = _Consumer
         app.transport.Producer = faust_producer(settings)
+    return app
+
+
+def create_app(
+    settings: Settings,
+    *,
+    processor: BatchProcessor,
+    sink: ResultSink | None = None,
+    detection: LiveDetection | None = None,
+) -> faust.App:
+    """The worker app around ``processor``; ``sink`` receives the output of each batch
+    (default: the scored and dead-letter topics)."""
+    model, metrics = processor.model, processor.metrics
+    metrics.model_version = model.version
+    app = _faust_app(settings)
     inputs = app.topic(settings.topic("social"), settings.topic("news"), value_type=bytes)
     scored = app.topic(settings.topic("scored"), value_type=bytes)
     dead_letters = app.topic(settings.topic("dead_letter"), value_type=bytes)

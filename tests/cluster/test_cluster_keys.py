@@ -5,7 +5,6 @@ worker waits out a failover."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from dashboard.loginlimit import LoginLimiter, subjects
 from pipeline import keys
 from pipeline.config import Settings
 from pipeline.watches.store import VERSION_KEY, WATCHES_KEY
+from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.results import retry_forever
 
 
@@ -62,5 +62,6 @@ def test_a_cluster_failing_over_is_waited_for_not_fatal() -> None:
             raise errors.pop(0)
         return "done"
 
-    metrics = SimpleNamespace(inc=lambda *args, **kwargs: None)
-    assert asyncio.run(retry_forever("recording", flaky, metrics, max_delay_s=0.01)) == "done"  # type: ignore[arg-type]
+    metrics = WorkerMetrics(process=False)
+    assert asyncio.run(retry_forever("recording", flaky, metrics, max_delay_s=0.01)) == "done"
+    assert metrics.registry.get_sample_value("opinion_redis_retries_total") == 3
