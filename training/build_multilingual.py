@@ -182,7 +182,7 @@ def build(
     # The English route's pooling weight: the English model fused with VADER (no pooling)
     # against the same plus this head, on that model's held-out tweets.
     kwargs = {"registry_data": registry_data} if registry_data else {}
-    _, _, heldout = stage2_data(**kwargs)
+    _, _, heldout = stage2_data(**kwargs, index=index)
     ho_t, ho_l = [t for t, _ in heldout], [y for _, y in heldout]
     english = load_scorer(Settings(_env_file=None, multilingual=False), model_dir=en_model)  # type: ignore[call-arg]
     p_en = method_probs(english, ho_t, ["en"] * len(ho_t), "fused")

@@ -221,9 +221,10 @@ def build(
     tokenizer = AutoTokenizer.from_pretrained(str(TEACHER))
     teacher = load_checkpoint(TEACHER).eval()
     removed: list[Removed] = []
-    pairs, select, heldout = stage2_data(registry_data, removed=removed)
+    index = EvalIndex.load()
+    pairs, select, heldout = stage2_data(registry_data, removed=removed, index=index)
     ho_t, ho_l = [t for t, _ in heldout], [y for _, y in heldout]
-    EvalIndex.load().assert_clean([t for t, _ in pairs + heldout], corpus="student")
+    index.assert_clean([t for t, _ in pairs + heldout], corpus="student")
     write_bundled_manifest(out, [t for t, _ in pairs + heldout])
     student, history = distill(
         teacher,

