@@ -18,15 +18,15 @@ import re
 ROOT = "opinion"
 
 # --- intake (pipeline.worker): re-delivery, reposts, poison messages, event-time progress
-DONE_PREFIX = f"{ROOT}:done:"
-"""``<DONE_PREFIX><post id>``: the post was fully processed (a re-delivery is skipped)."""
 REPOST_PREFIX = f"{ROOT}:repost:"
-"""``<REPOST_PREFIX><keyed text hash>``: ``id|event-time`` of the first post with this text."""
+"""``<REPOST_PREFIX><keyed text hash>``: ``id|event-time|input position`` of the first post
+with this text within the dedup window (reposts, and a post sent twice by a producer)."""
 ATTEMPTS_PREFIX = f"{ROOT}:attempts:"
 """``<ATTEMPTS_PREFIX><group>:<topic>:<partition>:<offset>``: deliveries of a message that killed a
 worker (poison-message counter)."""
 WATERMARKS = f"{ROOT}:watermarks"
-"""Hash: ``<topic>:<partition>`` -> event-time watermark (per-field maximum)."""
+"""Hash: ``<topic>:<partition>`` -> ``event time|wall time|next offset`` of what the workers
+finished (per-field maxima): the event-time watermark, and re-deliveries to skip."""
 HIGHWATERS = f"{ROOT}:highwaters"
 """Hash: ``<topic>:<partition>`` -> highest event time seen (per-field maximum)."""
 
@@ -122,8 +122,19 @@ def field(bucket_start: int, metric: str) -> str:
     return f"{bucket_start}:{metric}"
 
 
+def input_field(topic: str, partition: int) -> str:
+    """Field naming one input partition (``WATERMARKS``, ``offsets_key``)."""
+    return f"{topic}:{partition}"
+
+
+def offsets_key(watch_id: str | None) -> str:
+    """Hash: input partition -> highest offset counted in this scope (a re-delivered event
+    at or below it is not counted again): one field per scope and partition."""
+    return f"{scope(watch_id)}:offsets"
+
+
 def marker_key(watch_id: str | None, event_id: str) -> str:
-    """Idempotency marker: exists once the event was counted in this scope."""
+    """Idempotency marker of an event counted without an input position (tools, tests)."""
     return f"{scope(watch_id)}:seen:{event_id}"
 
 

@@ -23,11 +23,12 @@ from pipeline import cli
 from pipeline.config import Settings, get_settings, literal_choices
 from pipeline.logging_setup import configure_logging
 from tests.harness import WorkerProcess
+from training.settings import TrainingSettings
 
 BAD = {"OPINION_BATCH_MAX_SIZE": "abc"}
 CHOICE_FIELDS = [
     (name, choice)
-    for name, field in Settings.model_fields.items()
+    for name, field in TrainingSettings.model_fields.items()
     for choice in literal_choices(field.annotation)
 ]
 
@@ -84,7 +85,7 @@ def test_choice_settings_take_any_case(
 ) -> None:
     for given in (choice.lower(), choice.upper(), f" {choice.swapcase()} "):
         monkeypatch.setenv(f"OPINION_{name.upper()}", given)
-        assert getattr(Settings(_env_file=None), name) == choice
+        assert getattr(TrainingSettings(_env_file=None), name) == choice
 
 
 def test_every_choice_setting_is_covered() -> None:

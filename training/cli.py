@@ -69,11 +69,12 @@ def train(
     ] = False,
 ) -> None:
     """Re-fine-tune on new analysts' labels; promote the result only if it is better."""
-    from pipeline.config import ConfigError, get_settings
+    from pipeline.config import ConfigError
     from pipeline.extras import ExtraMissing, require_extra
     from pipeline.kafka_io import BrokerUnavailable
     from training.run import TrainingError
     from training.run import train as run_train
+    from training.settings import get_training_settings
 
     try:
         require_extra("train", "opinion train (the base corpus)")
@@ -84,7 +85,7 @@ def train(
     _quiet_libraries(show)
     try:
         outcome = run_train(
-            get_settings(),
+            get_training_settings(),
             max_steps=max_steps,
             time_budget_s=time_budget,
             dry_run=dry_run,
@@ -112,11 +113,11 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
 ) -> None:
     """Versions in the registry, oldest first (* = current, ^ = previous)."""
-    from pipeline.config import get_settings
     from pipeline.model.registry import ModelRegistry
     from training.registry_ops import describe
+    from training.settings import get_training_settings
 
-    settings = get_settings()
+    settings = get_training_settings()
     registry = ModelRegistry(settings.registry_dir)
     rows = describe(registry)
     if as_json:
@@ -138,11 +139,11 @@ def promote_cmd(
     version: Annotated[str, typer.Argument(help="A version from `opinion model list`.")],
 ) -> None:
     """Make VERSION current (no gate) and announce it so workers switch."""
-    from pipeline.config import get_settings
     from pipeline.model.registry import RegistryError
     from training.registry_ops import promote
+    from training.settings import get_training_settings
 
-    settings = get_settings()
+    settings = get_training_settings()
     try:
         announced = promote(settings, version)
     except RegistryError as exc:
@@ -155,11 +156,11 @@ def promote_cmd(
 def rollback_cmd() -> None:
     """Make the previously current version current again and announce it; `opinion train`
     then holds automatic promotion until the labels change (or enable-auto-promote)."""
-    from pipeline.config import get_settings
     from pipeline.model.registry import RegistryError
     from training.registry_ops import rollback
+    from training.settings import get_training_settings
 
-    settings = get_settings()
+    settings = get_training_settings()
     try:
         version, announced = rollback(settings)
     except RegistryError as exc:
@@ -176,11 +177,11 @@ def rollback_cmd() -> None:
 @model_app.command("enable-auto-promote")
 def enable_auto_promote_cmd() -> None:
     """Lift the hold a rollback put on automatic promotion by `opinion train`."""
-    from pipeline.config import get_settings
     from pipeline.model.registry import ModelRegistry
     from training import holds
+    from training.settings import get_training_settings
 
-    hold = holds.enable(ModelRegistry(get_settings().registry_dir))
+    hold = holds.enable(ModelRegistry(get_training_settings().registry_dir))
     if hold is None:
         typer.echo("automatic promotion is on: no rollback holds it")
         return

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline.config import Settings
 from pipeline.model.preprocess import normalize_text
 from pipeline.schemas import SENTIMENT_LABELS
 from pipeline.text.language import detect_language
+from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from training.decontam import EvalIndex
@@ -110,7 +110,7 @@ class Datasets:
 
 def analyst_splits(
     resolved: pd.DataFrame,
-    settings: Settings,
+    settings: TrainingSettings,
     route_of: Callable[[str], str] | None = None,
 ) -> tuple[Split, Split, Split, dict[str, int]]:
     """(train, val, held-out) of the resolved analysts' labels, and what was left out why."""
@@ -140,7 +140,7 @@ def analyst_splits(
 
 
 def base_splits(
-    settings: Settings, index: EvalIndex | None = None
+    settings: TrainingSettings, index: EvalIndex | None = None
 ) -> tuple[Split, Split, Split, int]:
     """(train subsample, validation, gate held-out) of the base corpus, and how many base
     tweets were dropped for matching an evaluation text (``index``: default the committed one)."""
@@ -168,7 +168,7 @@ def base_splits(
 
 def build_datasets(
     resolved: pd.DataFrame,
-    settings: Settings,
+    settings: TrainingSettings,
     route_of: Callable[[str], str] | None = None,
     index: EvalIndex | None = None,
 ) -> Datasets:

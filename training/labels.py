@@ -33,8 +33,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import ValidationError
 
-from pipeline.config import Settings
 from pipeline.schemas import Label
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class Collected:
     invalid: int
 
 
-def collect_labels(settings: Settings, run_id: str, store: LabelStore) -> Collected:
+def collect_labels(settings: TrainingSettings, run_id: str, store: LabelStore) -> Collected:
     """Read the labels that arrived since the last run (consumer group
     ``training_consumer_group``), append them to ``store``, then commit the offsets.
 

@@ -14,10 +14,10 @@ import logging
 import re
 from pathlib import Path
 
-from pipeline.config import Settings
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry, RegistryError
 from pipeline.schemas import ModelUpdate
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ METRICS_FILE = "metrics.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-def announce(settings: Settings, registry: ModelRegistry, version: str, action: str) -> bool:
+def announce(
+    settings: TrainingSettings, registry: ModelRegistry, version: str, action: str
+) -> bool:
     """Publish a ``ModelUpdate`` for ``version`` and wait for the broker's ack."""
     from pipeline.kafka_io import producer
 
@@ -101,7 +103,7 @@ def ensure_registered(registry: ModelRegistry, model_dir: Path) -> str:
     return name
 
 
-def promote(settings: Settings, version: str, *, action: str = "promote") -> bool:
+def promote(settings: TrainingSettings, version: str, *, action: str = "promote") -> bool:
     """Point ``current`` at ``version`` and announce it; returns whether it was announced."""
     registry = ModelRegistry(settings.registry_dir)
     registry.set_current(version)
@@ -109,7 +111,7 @@ def promote(settings: Settings, version: str, *, action: str = "promote") -> boo
     return announce(settings, registry, version, action)
 
 
-def rollback(settings: Settings) -> tuple[str, bool]:
+def rollback(settings: TrainingSettings) -> tuple[str, bool]:
     """Make the previous version current again; (version, announced).
 
     Also holds automatic promotion by ``opinion train`` (``training.holds``): the rejected

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipeline.config import Settings
 from training.files import write_atomic
+from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,18 +66,18 @@ class TrainingError(RuntimeError):
 
 
 # --- state ---------------------------------------------------------------------------------
-def state_path(settings: Settings) -> Path:
+def state_path(settings: TrainingSettings) -> Path:
     return settings.training_dir / "state.json"
 
 
-def load_state(settings: Settings) -> dict[str, Any]:
+def load_state(settings: TrainingSettings) -> dict[str, Any]:
     try:
         return json.loads(state_path(settings).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def save_state(settings: Settings, state: dict[str, Any]) -> None:
+def save_state(settings: TrainingSettings, state: dict[str, Any]) -> None:
     write_atomic(state_path(settings), json.dumps(state, indent=2, default=str) + "\n")
 
 
@@ -100,7 +100,7 @@ def new_version(registry, now: datetime) -> str:  # type: ignore[no-untyped-def]
 
 # --- the run -------------------------------------------------------------------------------
 def train(
-    settings: Settings,
+    settings: TrainingSettings,
     *,
     max_steps: int | None = None,
     time_budget_s: float | None = None,
@@ -134,7 +134,7 @@ def train(
 
 
 def _train_locked(
-    settings: Settings,
+    settings: TrainingSettings,
     *,
     max_steps: int | None,
     time_budget_s: float | None,
@@ -347,7 +347,7 @@ def _train_locked(
 
 
 def _promote_or_not(
-    settings: Settings,
+    settings: TrainingSettings,
     registry: ModelRegistry,
     decision: Decision,
     hold: HoldCheck,
@@ -409,7 +409,11 @@ class _Labels:
 
 
 def _read_labels(
-    settings: Settings, run_id: str, started: datetime, accept_unsigned: bool, index: EvalIndex
+    settings: TrainingSettings,
+    run_id: str,
+    started: datetime,
+    accept_unsigned: bool,
+    index: EvalIndex,
 ) -> _Labels:
     """Collect new labels from the topic into the store, vet them, resolve conflicts."""
     from training.labels import LabelStore, collect_labels, resolve_conflicts

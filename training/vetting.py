@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.config import ConfigError, Settings
+from pipeline.config import ConfigError
 from pipeline.label_signing import verify
 from pipeline.schemas import SENTIMENT_LABELS
+from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from training.decontam import EvalIndex
@@ -100,7 +101,7 @@ def _signed(row: Any, key: Any) -> bool:
 
 def vet_labels(
     frame: pd.DataFrame,
-    settings: Settings,
+    settings: TrainingSettings,
     *,
     accept_unsigned: bool = False,
     now: datetime | None = None,

@@ -31,14 +31,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
-
-if TYPE_CHECKING:
-    from pipeline.config import Settings
 
 State = Literal["ok", "pending", "firing", "resolved"]
 Event = Literal["fired", "resolved"]
@@ -69,13 +66,6 @@ class DetectorParams(BaseModel):
     baseline_days: int = Field(7, ge=0, description="Days of same-hour history (0 = off).")
     seasonal_min_days: int = Field(2, ge=1, description="Days needed for the seasonal check.")
     adapt_after_buckets: int = Field(120, ge=1, description="Long firing: accept new level.")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DetectorParams:
-        """Defaults from ``Settings.detector_<name>`` fields."""
-        return cls.model_validate(
-            {name: getattr(settings, f"detector_{name}") for name in cls.model_fields}
-        )
 
     @classmethod
     def for_watch(

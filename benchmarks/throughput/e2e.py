@@ -7,13 +7,14 @@ subprocesses with production settings (except the model options under test), pos
 *Throughput*: with the workers started and warm, ``n`` posts are produced as fast as possible;
 the rate is ``n / (time the last one is counted - time the first was sent)``. A post is
 counted when the worker's ``opinion_scored_total`` includes it, which happens after its batch
-was published, aggregated in Redis and marked done.
+was published, aggregated in Redis and its partition's progress recorded.
 
-*Latency*: posts are produced at a fixed rate; a post is *Redis-visible* when the worker sets
-its ``opinion:done:<id>`` marker, which it does only after the post's counts, rollups, terms and
-recent-posts entry were written (the aggregation pipeline returned). The bench receives that
-moment through a Redis keyspace notification (``notify-keyspace-events K$``, on this private
-server only); latency = notification time - the time just before ``producer.send``.
+*Latency*: posts are produced at a fixed rate; a post is *Redis-visible* when the workers'
+progress for its partition (``opinion:watermarks``, written right after the chunk's counts,
+rollups, terms and recent-posts entries) passes its offset. The bench receives each progress
+update through a Redis keyspace notification (``notify-keyspace-events Kh``, on this private
+server only) and reads the partitions' finished offsets; latency = the first such moment
+past the post's offset - the time just before ``producer.send``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ from devkit.stack import stack_down, stack_up
 from devkit.stack.worker_process import WorkerProcess
 from pipeline.config import TOPIC_ROLES, Settings
 from pipeline.kafka_io import ensure_topics, producer
+from pipeline.keys import REPOST_PREFIX, WATERMARKS, input_field
 from pipeline.redis_io import redis_client
-from pipeline.worker.dedup import DONE_PREFIX, REPOST_PREFIX
+from pipeline.worker.watermark import PartitionProgress
 
 
 @contextlib.contextmanager
@@ -81,6 +83,7 @@ class Feeder:
     prefix: str
     sent: int = 0
     sent_at: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, Any] = field(default_factory=dict)  # recorded posts' send futures
 
     def __post_init__(self) -> None:
         self.producer = producer(self.settings)
@@ -89,11 +92,20 @@ class Feeder:
         post_id = f"{self.prefix}-{self.sent}"
         self.sent += 1
         now = time.time()
-        if record:
-            self.sent_at[post_id] = now
-        self.producer.send(
+        future = self.producer.send(
             self.settings.topic(post.role), key=post_id.encode(), value=render(post, post_id, now)
         )
+        if record:
+            self.sent_at[post_id] = now
+            self.pending[post_id] = future
+
+    def positions(self) -> dict[str, tuple[str, int]]:
+        """Recorded posts (after ``flush``): id -> (partition field, offset)."""
+        out = {}
+        for post_id, future in self.pending.items():
+            meta = future.get(timeout=10)
+            out[post_id] = (input_field(meta.topic, meta.partition), meta.offset)
+        return out
 
     def flush(self) -> None:
         self.producer.flush(60)
@@ -176,6 +188,27 @@ class WorkerGroup:
             w.stop()
 
 
+def start_group(
+    live: Settings,
+    k: int,
+    threads: int,
+    warm_posts: Sequence[BenchPost],
+    progress: Callable[[str], None],
+) -> WorkerGroup:
+    """``k`` workers with ``threads`` torch threads each on fresh phase topics, started and
+    warmed up on ``warm_posts`` (stopped again if that fails)."""
+    phase = phase_settings(live, f"w{k}x{threads}").model_copy(update={"torch_threads": threads})
+    progress(f"starting {k} worker(s), {threads or 'default'} torch thread(s) each")
+    group = WorkerGroup(phase, k, f"w{k}x{threads}")
+    try:
+        seconds = group.start(warm_posts)
+    except BaseException:
+        group.stop()
+        raise
+    progress(f"{k} worker(s) ready and warm after {seconds:.0f} s")
+    return group
+
+
 def throughput(
     group: WorkerGroup, posts: Sequence[BenchPost], stack_pids: dict[str, int]
 ) -> dict[str, Any]:
@@ -218,28 +251,44 @@ def throughput(
 
 
 class VisibilityListener:
-    """Receives ``SET opinion:done:<id>`` keyspace events; records when each id arrived."""
+    """Receives the keyspace events of ``opinion:watermarks`` (progress recorded after each
+    committed chunk) and keeps, per update, when it came and each partition's next offset."""
 
     def __init__(self, settings: Settings) -> None:
         self.client = redis_client(settings)
-        self.client.config_set("notify-keyspace-events", "K$")
+        self.client.config_set("notify-keyspace-events", "Kh")
         db = int(self.client.connection_pool.connection_kwargs.get("db", 0) or 0)
-        self.pattern = f"__keyspace@{db}__:{DONE_PREFIX}*"
-        self.prefix = len(self.pattern) - 1
-        self.seen: dict[str, float] = {}
+        self.updates: list[tuple[float, dict[str, int]]] = []
         self._stop = threading.Event()
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.psubscribe(self.pattern)
+        self._pubsub.subscribe(f"__keyspace@{db}__:{WATERMARKS}")
         self._thread = threading.Thread(target=self._run, name="bench-visibility", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        seen, prefix = self.seen, self.prefix
         while not self._stop.is_set():
-            msg = self._pubsub.get_message(timeout=0.2)
-            if msg is not None:
-                channel = msg["channel"].decode()
-                seen.setdefault(channel[prefix:], time.time())
+            if self._pubsub.get_message(timeout=0.2) is None:
+                continue
+            at = time.time()
+            raw = self.client.hgetall(WATERMARKS)
+            finished = {k.decode(): PartitionProgress.parse(v).next_offset for k, v in raw.items()}
+            self.updates.append((at, finished))
+
+    def covers(self, positions: dict[str, tuple[str, int]]) -> bool:
+        """Whether every post is visible: finished offsets only grow, so the latest update
+        says it."""
+        finished = self.updates[-1][1] if self.updates else {}
+        return all(finished.get(part, 0) > offset for part, offset in positions.values())
+
+    def visible_at(self, positions: dict[str, tuple[str, int]]) -> dict[str, float]:
+        """When each post's partition first finished past its offset."""
+        out: dict[str, float] = {}
+        for post_id, (part, offset) in positions.items():
+            for at, finished in self.updates:
+                if finished.get(part, 0) > offset:
+                    out[post_id] = at
+                    break
+        return out
 
     def close(self) -> None:
         self._stop.set()
@@ -266,13 +315,15 @@ def latency(
             feeder.send(post, record=True)
         feeder.flush()
         send_s = time.time() - t0
+        positions = feeder.positions()
         deadline = time.monotonic() + tail_s
-        while time.monotonic() < deadline and len(listener.seen) < len(feeder.sent_at):
-            time.sleep(0.1)
+        while time.monotonic() < deadline and not listener.covers(positions):
+            time.sleep(0.2)
     finally:
         feeder.close()
         listener.close()
-    lat = np.array([listener.seen[k] - t for k, t in feeder.sent_at.items() if k in listener.seen])
+    seen = listener.visible_at(positions)
+    lat = np.array([seen[k] - t for k, t in feeder.sent_at.items() if k in seen])
     pct = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
     return {
         "target_msgs_per_s": round(rate, 1),

@@ -133,31 +133,75 @@ def _model_only_layouts(
     return out
 
 
-def run_bench(
-    options: BenchOptions, settings: Settings | None = None, progress: Progress = _stderr
-) -> dict[str, Any]:
-    """Measure everything; returns the result dict (``opinion bench --json`` prints it)."""
-    from pipeline.model import load_scorer
-    from pipeline.model.transformer import TransformerClassifier
+@dataclass(frozen=True)
+class _Corpus:
+    """The bench posts and the model inputs the model-only phases time."""
 
-    started = time.monotonic()
-    settings = model_settings(settings or get_settings(), options)
-    result: dict[str, Any] = {"label": options.label, "options": _jsonable(asdict(options))}
-    result["machine"] = machine()
-    result["load_start"] = load_avg()
-    progress(f"load average {result['load_start']}; reading the corpus")
-    n = options.messages
+    posts: list[corpus.BenchPost]
+    texts: list[str]
+    tweet_texts: list[str]
+    news_texts: list[str]
+
+
+@dataclass(frozen=True)
+class _ModelUnderTest:
+    """The scorer, its English transformer, the pooled model (or None) and their card."""
+
+    scorer: Any
+    transformer: Any
+    second: Any
+    info: dict[str, Any]
+
+    @property
+    def cuda(self) -> bool:
+        return bool(self.transformer.device.type == "cuda")
+
+
+@dataclass(frozen=True)
+class _EndToEnd:
+    """End-to-end runs per layout, latency per load, and the fastest layout."""
+
+    runs: dict[str, dict[str, Any]]
+    latency: dict[str, dict[str, Any]]
+    best: tuple[int, int] | None
+    best_rate: float
+
+
+@dataclass(frozen=True)
+class _Throughputs:
+    """The end-to-end throughput phase: runs per layout, the fastest layout and its rate,
+    and that layout's worker group when it was kept running for the latency phase."""
+
+    runs: dict[str, dict[str, Any]]
+    best: tuple[int, int] | None
+    best_rate: float
+    group: e2e.WorkerGroup | None
+
+
+def _read_corpus(n: int, settings: Settings) -> _Corpus:
+    """``n`` bench posts; model inputs of the first 512 (and of up to 128 news posts)."""
     posts = corpus.take(n)
     sample = posts[: min(n, 512)]
     texts, _ = corpus.model_inputs(sample, settings)
     news_texts, _ = corpus.model_inputs(corpus.news_posts(min(n, 128)), settings)
     tweet_texts = [t for t, p in zip(texts, sample, strict=True) if p.role == "social"]
-    result["corpus"] = {
+    return _Corpus(posts, texts, tweet_texts, news_texts)
+
+
+def _corpus_summary(bench: _Corpus, n: int) -> dict[str, Any]:
+    """The result's ``corpus`` entry."""
+    return {
         "source": f"demo feed {corpus.SCENARIO}, unique valid English posts",
         "messages": n,
-        "news_share": round(sum(p.role == "news" for p in posts) / max(1, n), 4),
-        "mean_chars": round(sum(len(t) for t in texts) / max(1, len(texts)), 1),
+        "news_share": round(sum(p.role == "news" for p in bench.posts) / max(1, n), 4),
+        "mean_chars": round(sum(len(t) for t in bench.texts) / max(1, len(bench.texts)), 1),
     }
+
+
+def _load_model(settings: Settings) -> _ModelUnderTest:
+    """The scorer the workers would load, with its English transformer's description."""
+    from pipeline.model import load_scorer
+    from pipeline.model.transformer import TransformerClassifier
 
     scorer = load_scorer(settings)
     en_route = scorer.routes["en"]  # type: ignore[attr-defined]
@@ -168,56 +212,105 @@ def run_bench(
     info["pooled_with"] = (
         {"version": second.card.version, "weight": en_route.second_weight} if second else None
     )
+    return _ModelUnderTest(scorer, transformer, second, info)
 
-    result["model"] = info
-    result["device"] = info["device"] if not info["gpu"] else f"{info['device']} ({info['gpu']})"
-    cuda = transformer.device.type == "cuda"
-    bs = settings.batch_max_size
+
+def _device_label(info: dict[str, Any]) -> str:
+    """``"cpu"``, or the device with its GPU's name."""
+    return info["device"] if not info["gpu"] else f"{info['device']} ({info['gpu']})"
+
+
+def _batch_sizes(options: BenchOptions, worker_batch: int, cuda: bool) -> tuple[int, ...]:
+    """The sweep's batch sizes (always with the workers' own), ascending."""
     sizes = options.batch_sizes or ((1, 16, 64, 256, 512) if cuda else (1, 8, 16, 32, 64, 128))
-    sizes = tuple(sorted({*sizes, bs}))
+    return tuple(sorted({*sizes, worker_batch}))
+
+
+def _batch_size_sweep(
+    model: _ModelUnderTest, texts: list[str], sizes: tuple[int, ...], threads: int
+) -> dict[str, Any]:
+    """Model-only messages/s per batch size with ``threads`` torch threads."""
+    meter = ForeignLoad().start()
+    per_batch = modelbench.with_threads(
+        threads,
+        partial(modelbench.model_only, second=model.second),
+        model.transformer,
+        texts,
+        sizes,
+    )
+    return {
+        "per_batch_size": per_batch,
+        "per_batch_threads": threads,
+        "per_batch_foreign_cores": meter.cores(),
+        "per_batch_load": load_avg(),
+    }
+
+
+def _single_stream_rates(
+    model: _ModelUnderTest,
+    predict: Callable[[Sequence[str]], object],
+    bench: _Corpus,
+    bs: int,
+    threads: int,
+) -> dict[str, Any]:
+    """Model-only rates at the workers' batch size: tweets, news, the whole scorer, and
+    CPU milliseconds per message (``predict``: the English route's model calls)."""
+    rate = modelbench.rate
+    one = partial(modelbench.with_threads, threads)
+    scorer = model.scorer
+    return {
+        "tweets_msgs_per_s": round(one(rate, predict, bench.tweet_texts, bs), 1),
+        "news_msgs_per_s": (
+            round(one(rate, predict, bench.news_texts, bs), 1) if bench.news_texts else None
+        ),
+        "scorer_msgs_per_s": round(
+            one(rate, lambda t: scorer.predict(t, ["en"] * len(t)), bench.texts, bs), 1
+        ),
+        "cpu_ms_per_msg": round(one(modelbench.cpu_ms_per_msg, predict, bench.texts, bs), 3),
+    }
+
+
+def _model_only_phase(
+    model: _ModelUnderTest,
+    bench: _Corpus,
+    options: BenchOptions,
+    bs: int,
+    configs_e2e: list[tuple[int, int]],
+    progress: Progress,
+) -> dict[str, Any]:
+    """The result's ``model_only`` entry and the best layout's rate (and name)."""
+    info = model.info
+    sizes = _batch_sizes(options, bs, model.cuda)
     # On CPU the sweep runs single-threaded: the layout that uses a shared 2-core machine
     # best is one single-threaded worker per core, and one thread is not slowed down by
     # spinning OpenMP threads when another process takes a core.
-    sweep_threads = info["torch_threads"] if cuda else 1
-    configs_e2e = list(dict.fromkeys(parse_config(c) for c in options.workers))
-    rate = modelbench.rate
-    predict = modelbench.pooled_predict(transformer, second)
-
+    sweep_threads = info["torch_threads"] if model.cuda else 1
+    predict = modelbench.pooled_predict(model.transformer, model.second)
     progress(
         f"model-only throughput of {info['version']} ({info['precision']}), batches {sizes}, "
         f"{sweep_threads} thread(s)"
     )
-    meter = ForeignLoad().start()
-    per_batch = modelbench.with_threads(
-        sweep_threads,
-        partial(modelbench.model_only, second=second),
-        transformer,
-        texts,
-        sizes,
-    )
-    mo: dict[str, Any] = {
-        "per_batch_size": per_batch,
-        "per_batch_threads": sweep_threads,
-        "per_batch_foreign_cores": meter.cores(),
-        "per_batch_load": load_avg(),
-        "worker_batch_size": bs,
-    }
-    one = partial(modelbench.with_threads, sweep_threads)
-    mo["tweets_msgs_per_s"] = round(one(rate, predict, tweet_texts, bs), 1)
-    mo["news_msgs_per_s"] = round(one(rate, predict, news_texts, bs), 1) if news_texts else None
-    mo["scorer_msgs_per_s"] = round(
-        one(rate, lambda t: scorer.predict(t, ["en"] * len(t)), texts, bs), 1
-    )
-    mo["cpu_ms_per_msg"] = round(one(modelbench.cpu_ms_per_msg, predict, texts, bs), 3)
-    layouts = [(1, info["torch_threads"])] if cuda else configs_e2e
+    mo = _batch_size_sweep(model, bench.texts, sizes, sweep_threads)
+    mo["worker_batch_size"] = bs
+    mo |= _single_stream_rates(model, predict, bench, bs, sweep_threads)
+    layouts = [(1, info["torch_threads"])] if model.cuda else configs_e2e
     progress(f"model-only in the end-to-end layouts {[f'{k}x{t}' for k, t in layouts]}")
-    configs = _model_only_layouts(transformer, texts, bs, layouts, options.parallel_seconds, second)
+    configs = _model_only_layouts(
+        model.transformer, bench.texts, bs, layouts, options.parallel_seconds, model.second
+    )
     mo["configs"] = configs
     best_config = max(configs, key=lambda k: configs[k]["msgs_per_s"])
-    result["model_only"] = mo
-    result["model_only_msgs_per_s"] = configs[best_config]["msgs_per_s"]
-    result["model_only_config"] = best_config
+    return {
+        "model_only": mo,
+        "model_only_msgs_per_s": configs[best_config]["msgs_per_s"],
+        "model_only_config": best_config,
+    }
 
+
+def _naive_phase(
+    model: _ModelUnderTest, texts: list[str], options: BenchOptions, progress: Progress
+) -> dict[str, Any]:
+    """The naive baseline: one message at a time, at torch's default threads and at one."""
     progress(f"naive baseline: one message at a time ({options.naive_messages})")
     naive_texts = [texts[i % len(texts)] for i in range(max(2, options.naive_messages))]
     # torch's default threads (what a simple demo runs) and one thread; the better one is
@@ -226,80 +319,195 @@ def run_bench(
     naive = {
         f"{threads} thread(s)": _measured(
             lambda t=threads: modelbench.with_threads(
-                t, modelbench.naive, transformer, naive_texts, second
+                t, modelbench.naive, model.transformer, naive_texts, model.second
             )
         )
-        for threads in dict.fromkeys((info["torch_threads"], 1))
+        for threads in dict.fromkeys((model.info["torch_threads"], 1))
     }
-    result["naive"] = naive
-    result["naive_msgs_per_s"] = max(v["msgs_per_s"] for v in naive.values())
-    result["stage_costs_us"] = modelbench.stage_costs(posts[:1000], scorer, settings)
+    return {"naive": naive, "naive_msgs_per_s": max(v["msgs_per_s"] for v in naive.values())}
 
-    result["end_to_end"] = {}
-    result["latency"] = {}
+
+def _layout_throughput(
+    group: e2e.WorkerGroup,
+    layout: tuple[int, int],
+    posts: list[corpus.BenchPost],
+    stack_pids: dict[str, int],
+    options: BenchOptions,
+    model_only_configs: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> dict[str, Any]:
+    """The best of ``options.repeats`` end-to-end runs of one layout's worker group."""
+    k, threads = layout
+    runs = []
+    for r in range(max(1, options.repeats)):
+        progress(f"{k}x{threads}: producing {options.messages} posts (run {r + 1})")
+        e2e.reset_dedup(group.settings)
+        run = e2e.throughput(group, posts, stack_pids)
+        run["load_end"] = load_avg()
+        runs.append(run)
+        progress(
+            f"{k}x{threads}: {run['msgs_per_s']} msgs/s "
+            f"(foreign load {run['foreign_cores']} cores, load {run['load_end']})"
+        )
+    top = max(runs, key=lambda x: x["msgs_per_s"])
+    top = {**top, "workers": k, "torch_threads": threads}
+    top["all_runs_msgs_per_s"] = [x["msgs_per_s"] for x in runs]
+    same = model_only_configs.get(f"{k}x{threads}")
+    top["ratio_vs_model_same_layout"] = (
+        round(top["msgs_per_s"] / same["msgs_per_s"], 3) if same else None
+    )
+    return top
+
+
+def _throughput_phase(
+    live: Settings,
+    stack_pids: dict[str, int],
+    posts: list[corpus.BenchPost],
+    options: BenchOptions,
+    bs: int,
+    configs_e2e: list[tuple[int, int]],
+    model_only_configs: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> _Throughputs:
+    """End-to-end throughput per layout; the fastest layout's group is left running when it
+    is the last one measured (for the latency phase)."""
+    runs: dict[str, dict[str, Any]] = {}
+    best: tuple[int, int] | None = None
+    best_rate = 0.0
+    group: e2e.WorkerGroup | None = None
+    for i, (k, threads) in enumerate(configs_e2e):
+        group = _start_group(live, k, threads, bs, progress)
+        top = _layout_throughput(
+            group, (k, threads), posts, stack_pids, options, model_only_configs, progress
+        )
+        runs[f"{k}x{threads}"] = top
+        if top["msgs_per_s"] > best_rate:
+            best, best_rate = (k, threads), top["msgs_per_s"]
+        if i < len(configs_e2e) - 1 or best != (k, threads):
+            group.stop()
+            group = None
+    return _Throughputs(runs, best, best_rate, group)
+
+
+def _latency_at(
+    group: e2e.WorkerGroup,
+    stack_pids: dict[str, int],
+    config: str,
+    target: float,
+    count: int,
+    offset: int,
+) -> dict[str, Any]:
+    """Latency of ``count`` fresh posts produced at ``target`` messages/s."""
+    e2e.reset_dedup(group.settings)
+    meter = ForeignLoad([*stack_pids.values(), *group.pids().values()]).start()
+    lat = e2e.latency(group, corpus.take(count, offset), target)
+    lat |= {"config": config, "foreign_cores": meter.cores()}
+    lat["load_end"] = load_avg()
+    return lat
+
+
+def _latency_phase(
+    group: e2e.WorkerGroup,
+    stack_pids: dict[str, int],
+    best: tuple[int, int],
+    best_rate: float,
+    options: BenchOptions,
+    progress: Progress,
+) -> dict[str, dict[str, Any]]:
+    """Latency per load (a share of the fastest layout's throughput), on that layout."""
+    latency: dict[str, dict[str, Any]] = {}
+    offset = options.messages
+    for load in options.latency_loads:
+        target = best_rate * load
+        count = max(20, int(target * options.latency_seconds))
+        progress(f"latency at {load:.0%} of {best_rate} msgs/s ({count} posts)")
+        config = f"{best[0]}x{best[1]}"
+        lat = _latency_at(group, stack_pids, config, target, count, offset)
+        latency[f"{load:g}"] = lat
+        progress(f"latency at {load:.0%}: p50 {lat['p50_s']} s, p95 {lat['p95_s']} s")
+        offset += count
+    return latency
+
+
+def _end_to_end_phase(
+    settings: Settings,
+    posts: list[corpus.BenchPost],
+    options: BenchOptions,
+    bs: int,
+    configs_e2e: list[tuple[int, int]],
+    model_only_configs: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> _EndToEnd:
+    """End-to-end throughput per layout, then latency on the fastest, on one embedded stack."""
+    latency: dict[str, dict[str, Any]] = {}
     with e2e.embedded_stack(settings) as (live, stack_pids):
-        best: tuple[int, int] | None = None
-        best_rate = 0.0
-        group: e2e.WorkerGroup | None = None
-        for i, (k, threads) in enumerate(configs_e2e):
-            group = _start_group(live, k, threads, bs, progress)
-            runs = []
-            for r in range(max(1, options.repeats)):
-                progress(f"{k}x{threads}: producing {n} posts (run {r + 1})")
-                e2e.reset_dedup(group.settings)
-                run = e2e.throughput(group, posts, stack_pids)
-                run["load_end"] = load_avg()
-                runs.append(run)
-                progress(
-                    f"{k}x{threads}: {run['msgs_per_s']} msgs/s "
-                    f"(foreign load {run['foreign_cores']} cores, load {run['load_end']})"
-                )
-            top = max(runs, key=lambda x: x["msgs_per_s"])
-            top = {**top, "workers": k, "torch_threads": threads}
-            top["all_runs_msgs_per_s"] = [x["msgs_per_s"] for x in runs]
-            same = configs.get(f"{k}x{threads}")
-            top["ratio_vs_model_same_layout"] = (
-                round(top["msgs_per_s"] / same["msgs_per_s"], 3) if same else None
-            )
-            result["end_to_end"][f"{k}x{threads}"] = top
-            if top["msgs_per_s"] > best_rate:
-                best, best_rate = (k, threads), top["msgs_per_s"]
-            if i < len(configs_e2e) - 1 or best != (k, threads):
-                group.stop()
-                group = None
-        if options.latency_loads and best is not None:
+        done = _throughput_phase(
+            live, stack_pids, posts, options, bs, configs_e2e, model_only_configs, progress
+        )
+        group = done.group
+        if options.latency_loads and done.best is not None:
             if group is None:
-                group = _start_group(live, best[0], best[1], bs, progress)
-            offset = n
-            for load in options.latency_loads:
-                target = best_rate * load
-                count = max(20, int(target * options.latency_seconds))
-                progress(f"latency at {load:.0%} of {best_rate} msgs/s ({count} posts)")
-                e2e.reset_dedup(group.settings)
-                meter = ForeignLoad([*stack_pids.values(), *group.pids().values()]).start()
-                lat = e2e.latency(group, corpus.take(count, offset), target)
-                lat |= {"config": f"{best[0]}x{best[1]}", "foreign_cores": meter.cores()}
-                lat["load_end"] = load_avg()
-                result["latency"][f"{load:g}"] = lat
-                progress(f"latency at {load:.0%}: p50 {lat['p50_s']} s, p95 {lat['p95_s']} s")
-                offset += count
+                group = _start_group(live, done.best[0], done.best[1], bs, progress)
+            latency = _latency_phase(
+                group, stack_pids, done.best, done.best_rate, options, progress
+            )
         if group is not None:
             group.stop()
+    return _EndToEnd(done.runs, latency, done.best, done.best_rate)
 
-    model_rate = result["model_only_msgs_per_s"]
-    result["end_to_end_msgs_per_s"] = best_rate
-    result["end_to_end_config"] = f"{best[0]}x{best[1]}" if best else None
-    result["ratio_end_to_end_vs_model"] = round(best_rate / model_rate, 3) if model_rate else None
-    result["ratio_end_to_end_vs_naive"] = (
-        round(best_rate / result["naive_msgs_per_s"], 2) if result["naive_msgs_per_s"] else None
-    )
-    default_naive = naive[f"{info['torch_threads']} thread(s)"]["msgs_per_s"]
-    result["ratio_end_to_end_vs_naive_default_threads"] = (
-        round(best_rate / default_naive, 2) if default_naive else None
-    )
+
+def _ratio(numerator: float, denominator: float, digits: int) -> float | None:
+    """``numerator / denominator`` rounded, or None when the denominator is zero."""
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def _headline(
+    result: dict[str, Any], ends: _EndToEnd, options: BenchOptions, default_threads: int
+) -> dict[str, Any]:
+    """The headline numbers: the best end-to-end rate, its ratios, latency p95."""
+    best_rate, best = ends.best_rate, ends.best
+    default_naive = result["naive"][f"{default_threads} thread(s)"]["msgs_per_s"]
     loads = options.latency_loads
-    first = result["latency"].get(f"{loads[0]:g}") if loads else None
-    result["latency_p95_s"] = first["p95_s"] if first else None
+    first = ends.latency.get(f"{loads[0]:g}") if loads else None
+    return {
+        "end_to_end_msgs_per_s": best_rate,
+        "end_to_end_config": f"{best[0]}x{best[1]}" if best else None,
+        "ratio_end_to_end_vs_model": _ratio(best_rate, result["model_only_msgs_per_s"], 3),
+        "ratio_end_to_end_vs_naive": _ratio(best_rate, result["naive_msgs_per_s"], 2),
+        "ratio_end_to_end_vs_naive_default_threads": _ratio(best_rate, default_naive, 2),
+        "latency_p95_s": first["p95_s"] if first else None,
+    }
+
+
+def run_bench(
+    options: BenchOptions, settings: Settings | None = None, progress: Progress = _stderr
+) -> dict[str, Any]:
+    """Measure everything; returns the result dict (``opinion bench --json`` prints it)."""
+    started = time.monotonic()
+    settings = model_settings(settings or get_settings(), options)
+    result: dict[str, Any] = {"label": options.label, "options": _jsonable(asdict(options))}
+    result["machine"] = machine()
+    result["load_start"] = load_avg()
+    progress(f"load average {result['load_start']}; reading the corpus")
+    bench = _read_corpus(options.messages, settings)
+    result["corpus"] = _corpus_summary(bench, options.messages)
+
+    model = _load_model(settings)
+    result["model"] = model.info
+    result["device"] = _device_label(model.info)
+    bs = settings.batch_max_size
+    configs_e2e = list(dict.fromkeys(parse_config(c) for c in options.workers))
+    result |= _model_only_phase(model, bench, options, bs, configs_e2e, progress)
+    result |= _naive_phase(model, bench.texts, options, progress)
+    result["stage_costs_us"] = modelbench.stage_costs(bench.posts[:1000], model.scorer, settings)
+
+    model_only_configs = result["model_only"]["configs"]
+    ends = _end_to_end_phase(
+        settings, bench.posts, options, bs, configs_e2e, model_only_configs, progress
+    )
+    result["end_to_end"] = ends.runs
+    result["latency"] = ends.latency
+    result |= _headline(result, ends, options, model.info["torch_threads"])
     result["load_end"] = load_avg()
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     return result
@@ -308,18 +516,8 @@ def run_bench(
 def _start_group(
     live: Settings, k: int, threads: int, batch: int, progress: Progress
 ) -> e2e.WorkerGroup:
-    phase = e2e.phase_settings(live, f"w{k}x{threads}").model_copy(
-        update={"torch_threads": threads}
-    )
-    progress(f"starting {k} worker(s), {threads or 'default'} torch thread(s) each")
-    group = e2e.WorkerGroup(phase, k, f"w{k}x{threads}")
-    try:
-        seconds = group.start(corpus.take(2 * batch * k, offset=20_000))
-    except BaseException:
-        group.stop()
-        raise
-    progress(f"{k} worker(s) ready and warm after {seconds:.0f} s")
-    return group
+    """A warm group of ``k`` workers (warmed on two batches per worker of unmeasured posts)."""
+    return e2e.start_group(live, k, threads, corpus.take(2 * batch * k, offset=20_000), progress)
 
 
 def _jsonable(value: Any) -> Any:

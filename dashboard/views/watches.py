@@ -14,12 +14,12 @@ from pipeline.schemas import ALERT_KINDS
 from pipeline.watches.model import Watch
 
 NEW = "(new watch)"
-THRESHOLDS: tuple[tuple[str, str, type, str], ...] = (
-    ("z_threshold", "Robust z threshold", float, "detector_z_threshold"),
-    ("min_delta", "Min. rise over baseline (share)", float, "detector_min_delta"),
-    ("min_volume", "Min. posts per bucket", int, "detector_min_volume"),
-    ("fire_after", "Bad buckets to fire", int, "detector_fire_after"),
-    ("resolve_after", "Calm buckets to resolve", int, "detector_resolve_after"),
+THRESHOLDS: tuple[tuple[str, str, type], ...] = (
+    ("z_threshold", "Robust z threshold", float),
+    ("min_delta", "Min. rise over baseline (share)", float),
+    ("min_volume", "Min. posts per bucket", int),
+    ("fire_after", "Bad buckets to fire", int),
+    ("resolve_after", "Calm buckets to resolve", int),
 )
 KIND_TITLES = {
     "negative_share": "Negative share rises",
@@ -107,19 +107,19 @@ def _editor(existing: Watch | None) -> None:
         kinds = st.multiselect(
             "Surges that raise alerts",
             list(ALERT_KINDS),
-            default=list(overrides.get("kinds") or s.detector_kinds),
+            default=list(overrides.get("kinds") or s.detector.kinds),
             format_func=KIND_TITLES.__getitem__,
             key=f"wf_k_{sfx}",
             help="A mention spike (volume) alone is low severity: seen on the dashboard and "
             "the alerts topic, not paged.",
         )
-        if not kinds or set(kinds) == set(s.detector_kinds):
+        if not kinds or set(kinds) == set(s.detector.kinds):
             overrides.pop("kinds", None)
         else:
             overrides["kinds"] = [k for k in ALERT_KINDS if k in kinds]
         cols = st.columns(len(THRESHOLDS))
-        for col, (field, title, kind, setting) in zip(cols, THRESHOLDS, strict=True):
-            default = getattr(s, setting)
+        for col, (field, title, kind) in zip(cols, THRESHOLDS, strict=True):
+            default = getattr(s.detector, field)
             current = overrides.get(field)
             value = col.number_input(
                 title,

@@ -81,13 +81,16 @@ def replay(
     """
     from pipeline.kafka_io import ensure_topics
     from pipeline.kafka_io import producer as make_producer
+    from pipeline.topics_cli import forget_counted
 
     topics = {"social": settings.topic("social"), "news": settings.topic("news")}
     summary = ReplaySummary(sent=dict.fromkeys(topics.values(), 0))
     own = producer is None
     if own:
         specs = settings.topics()
-        ensure_topics(settings, [specs["social"], specs["news"]])
+        created = ensure_topics(settings, [specs["social"], specs["news"]])
+        if created:
+            forget_counted(settings, created)  # a recreated topic restarts at offset 0
         producer = make_producer(settings)
 
     def acked(metadata: Any) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline import keys
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
@@ -32,6 +32,19 @@ SAMPLES_PER_BUCKET = 10
 """Most negative posts kept per watch and base bucket (alert examples)."""
 
 Command = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+class InputPosition(NamedTuple):
+    """Where a post was read: input topic, partition and offset (its idempotence key)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def field(self) -> str:
+        """The partition's field in ``WATERMARKS`` and the scopes' offset hashes."""
+        return keys.input_field(self.topic, self.partition)
 
 
 @dataclass
@@ -74,8 +87,15 @@ class Plans:
         self.cap = settings.recent_posts_per_watch
 
     # --- write ---------------------------------------------------------------------------
-    def record(self, events: Sequence[ScoredPost]) -> Op:
-        """One EVALSHA per hash-slot group (overall + each watch), plus first/last-seen."""
+    def record(
+        self,
+        events: Sequence[ScoredPost],
+        positions: Mapping[str, InputPosition] | None = None,
+    ) -> Op:
+        """One EVALSHA per hash-slot group (overall + each watch), plus first/last-seen.
+
+        ``positions`` (by event id) makes counting idempotent by input offset (``record.lua``);
+        an event without one is deduplicated by a marker key per scope instead."""
         if not events:
             return Op(parse=lambda _: 0)
         groups: dict[str | None, list[ScoredPost]] = defaultdict(list)
@@ -90,18 +110,29 @@ class Plans:
                 first[member] = min(first.get(member, ts), ts)
                 last[member] = max(last.get(member, ts), ts)
             posts.setdefault(event.id, event.model_dump_json())
-        cmds: list[Command] = [self._group_call(w, evs, posts) for w, evs in groups.items()]
+        where = positions or {}
+        cmds: list[Command] = [self._group_call(w, evs, posts, where) for w, evs in groups.items()]
         cmds.append(("zadd", (keys.FIRST_SEEN, first), {"lt": True}))
         cmds.append(("zadd", (keys.LAST_SEEN, last), {"gt": True}))
         return Op(cmds, parse=lambda replies: int(replies[0]))
 
     def _group_call(
-        self, watch_id: str | None, events: list[ScoredPost], posts: dict[str, str]
+        self,
+        watch_id: str | None,
+        events: list[ScoredPost],
+        posts: dict[str, str],
+        positions: Mapping[str, InputPosition],
     ) -> Command:
         index: dict[str, int] = {}
 
         def idx(key: str) -> int:
             return index.setdefault(key, len(index) + 1)
+
+        parts: dict[str, int] = {}
+
+        def part(position: InputPosition) -> int:
+            """1-based index of the position's partition in the plan's ``parts``."""
+            return parts.setdefault(position.field, len(parts) + 1)
 
         update_lists: dict[tuple[int, str, str], int] = {}
         upd: list[list[int | str]] = []
@@ -135,9 +166,10 @@ class Plans:
                 samples_idx = idx(keys.samples_key(watch_id, _floor(ts, self.base)))
                 if terms:
                     terms_idx = idx(keys.terms_key(watch_id, _floor(ts, self.base)))
+            position = positions.get(event.id)
             planned.append(
                 [
-                    idx(keys.marker_key(watch_id, event.id)),
+                    0 if position else idx(keys.marker_key(watch_id, event.id)),
                     keys.LABEL_METRIC[event.label],
                     round(event.negativity * keys.NEGSUM_SCALE),
                     updates_idx,
@@ -145,9 +177,12 @@ class Plans:
                     terms if terms_idx else [],
                     posts[event.id],
                     samples_idx,
+                    part(position) if position else 0,
+                    position.offset if position else 0,
                 ]
             )
         recent = idx(keys.recent_key(watch_id))
+        marks = idx(keys.offsets_key(watch_id))
         plan = {
             "mttl": self.ttl,
             "ttl": self.ttl,
@@ -155,6 +190,8 @@ class Plans:
             "scap": max(SAMPLES_PER_BUCKET, self.settings.alert_sample_posts),
             "tcap": self.settings.max_terms_per_bucket,
             "recent": recent,
+            "marks": marks,
+            "parts": list(parts),
             "upd": upd,
             "ev": planned,
         }

@@ -5,13 +5,21 @@
 --                "recent": KEYS index of the recent list (0 = none),
 --                "scap": negative samples kept per bucket,
 --                "tcap": distinct terms kept per terms key (the least frequent go first),
+--                "marks": KEYS index of the scope's input-offset hash,
+--                "parts": {"<topic>:<partition>", ...} (the input partitions named below),
 --                "upd": [{key_idx, bucket, ...}, ...] (the counters an event adds to,
 --                        shared by every event of the same bucket, source and language),
 --                "ev": [event, ...]}
--- event: [marker_idx, label_metric, negativity_millionths, upd_idx (1-based),
+-- event: [marker_idx (0 = none), label_metric, negativity_millionths, upd_idx (1-based),
 --         terms_idx (0 = none), {term, ...}, post_json ("" = none),
---         samples_idx (0 = none: not a negative post)]
--- An event whose marker already exists is skipped (a replay changes nothing).
+--         samples_idx (0 = none: not a negative post),
+--         part_idx (1-based into parts; 0 = no input position), offset]
+-- Idempotence: an event with an input position counts only if its offset is above the
+-- scope's mark for that partition, and the call raises the mark to the highest offset it saw
+-- (each worker commits a partition's chunks in offset order from an offset the group
+-- committed after counting, so every offset at or below a mark was counted: state is one
+-- field per scope and partition, not one key per post). An event without a position (tools,
+-- tests) uses a marker key instead: counted only if the marker did not exist.
 -- The new events' increments are summed first and written once per counter field and term,
 -- so a batch costs one HINCRBY per distinct (bucket, metric), not per event.
 -- Returns the number of events newly counted.
@@ -21,8 +29,25 @@ local sums = {}       -- upd_idx -> {v, n, u, p, s}
 local terms = {}      -- terms key idx -> {term -> count}
 local sampled = {}    -- samples key idx -> true
 local recent = {}
+local marks = {}      -- part idx -> the scope's mark before this call
+local highest = {}    -- part idx -> highest offset in this call
+local function is_new(ev)
+  local part = ev[9]
+  if part == 0 then
+    return redis.call('SET', KEYS[ev[1]], '1', 'NX', 'EX', plan.mttl)
+  end
+  local mark = marks[part]
+  if mark == nil then
+    mark = tonumber(redis.call('HGET', KEYS[plan.marks], plan.parts[part]) or '-1')
+    marks[part] = mark
+  end
+  if ev[10] > (highest[part] or -1) then
+    highest[part] = ev[10]
+  end
+  return ev[10] > mark
+end
 for _, ev in ipairs(plan.ev) do
-  if redis.call('SET', KEYS[ev[1]], '1', 'NX', 'EX', plan.mttl) then
+  if is_new(ev) then
     counted = counted + 1
     local acc = sums[ev[4]]
     if not acc then
@@ -92,5 +117,13 @@ if #recent > 0 then
   end
   redis.call('LTRIM', KEYS[plan.recent], 0, plan.cap - 1)
   redis.call('EXPIRE', KEYS[plan.recent], plan.ttl)
+end
+for part, offset in pairs(highest) do
+  if offset > marks[part] then
+    redis.call('HSET', KEYS[plan.marks], plan.parts[part], string.format('%.0f', offset))
+  end
+end
+if next(highest) ~= nil then
+  redis.call('EXPIRE', KEYS[plan.marks], plan.ttl)
 end
 return counted

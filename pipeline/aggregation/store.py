@@ -2,13 +2,13 @@
 
 Both run the ops planned by ``plans.Plans`` (same key scheme, same Lua script) in one pipeline
 per call; only the execution differs, and they offer the same methods (a test runs the same
-operations through both and compares every key written). ``record_batch`` is idempotent by
-event id.
+operations through both and compares every key written). ``record_batch`` is idempotent: by
+input offset for events with an ``InputPosition`` (the worker's), else by event id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from pipeline.aggregation.bucket import Bucket
-from pipeline.aggregation.plans import RECORD_LUA, Command, Op, Plans
+from pipeline.aggregation.plans import RECORD_LUA, Command, InputPosition, Op, Plans
 from pipeline.config import Settings
 from pipeline.schemas import ScoredPost
 
@@ -57,9 +57,14 @@ class AggregateStore:
             self.redis.script_load(RECORD_LUA)  # replay is safe: the batch is idempotent
         raise RuntimeError("the aggregation script could not be loaded")
 
-    def record_batch(self, events: Sequence[ScoredPost]) -> int:
-        """Count a batch of scored posts (one round trip); returns how many were new."""
-        return self._run(self.plans.record(events))
+    def record_batch(
+        self,
+        events: Sequence[ScoredPost],
+        positions: Mapping[str, InputPosition] | None = None,
+    ) -> int:
+        """Count a batch of scored posts (one round trip); returns how many were new.
+        ``positions``: each event's input position by id (``Plans.record``)."""
+        return self._run(self.plans.record(events, positions))
 
     def series(
         self,
@@ -136,8 +141,12 @@ class AsyncAggregateStore:
             await self.redis.script_load(RECORD_LUA)
         raise RuntimeError("the aggregation script could not be loaded")
 
-    async def record_batch(self, events: Sequence[ScoredPost]) -> int:
-        return await self._run(self.plans.record(events))
+    async def record_batch(
+        self,
+        events: Sequence[ScoredPost],
+        positions: Mapping[str, InputPosition] | None = None,
+    ) -> int:
+        return await self._run(self.plans.record(events, positions))
 
     async def series(
         self,

@@ -49,7 +49,7 @@ def detect(
     import pandas as pd
     from pydantic import ValidationError
 
-    from pipeline.detection.detector import DetectorParams
+    from pipeline.config import DetectorParams
     from pipeline.detection.series import VALUE_KINDS, label_rows
 
     settings = get_settings()
@@ -57,9 +57,7 @@ def detect(
     if kind not in VALUE_KINDS:
         raise typer.BadParameter(f"--value-kind must be one of {', '.join(VALUE_KINDS)}")
     try:
-        params = DetectorParams.for_watch(
-            DetectorParams.from_settings(settings), _parse_params(param)
-        )
+        params = DetectorParams.for_watch(settings.detector, _parse_params(param))
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
     frame = pd.read_csv(csv)

@@ -39,16 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import median
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
 
 from pipeline.aggregation.bucket import Bucket, epoch, from_epoch
+from pipeline.config import DetectorParams
 from pipeline.detection.counts import Count, CountBaseline, SeasonalProfile
 from pipeline.schemas import ALERT_KINDS, SEVERITIES, AlertKind, Severity
-
-if TYPE_CHECKING:
-    from pipeline.config import Settings
 
 State = Literal["ok", "pending", "firing", "resolved"]
 Event = Literal["fired", "escalated", "resolved"]
@@ -56,60 +52,6 @@ MAD_TO_SIGMA = 1.4826
 COUNT_OF: dict[AlertKind, Count] = {"volume": "volume", "negative_volume": "negative"}
 COUNT_PROFILE_MIN_DAYS = 1  # days before the daily rhythm of counts is used
 SHARE_OK, COUNTS_OK = 1, 2  # what a judged bucket may teach: the share and/or count baselines
-
-
-class DetectorParams(BaseModel):
-    """Detector parameters. Defaults come from ``OPINION_DETECTOR_*``; a watch may override."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = Field(True, description="False: never fire (scores are still computed).")
-    kinds: tuple[AlertKind, ...] = Field(
-        ALERT_KINDS,
-        min_length=1,
-        description="Kinds of surge that may fire: negative_share, negative_volume, volume.",
-    )
-    window_buckets: int = Field(
-        10, ge=1, description="Most buckets the short window spans to reach min_volume posts."
-    )
-    lookback_buckets: int = Field(120, ge=5, description="Calm buckets in the baseline.")
-    min_history: int = Field(10, ge=3, description="Calm buckets needed before firing.")
-    min_volume: int = Field(20, ge=0, description="Posts the short window needs to be judged.")
-    z_threshold: float = Field(3.0, gt=0, description="z of the share to be bad.")
-    min_delta: float = Field(0.15, ge=0, le=1, description="Share excess over baseline.")
-    min_sigma: float = Field(0.02, gt=0, description="Floor of the share's spread.")
-    count_z_threshold: float = Field(
-        4.0, gt=0, description="Count kinds: z of the count (vs expected) to be bad."
-    )
-    min_ratio: float = Field(
-        2.0, gt=1, description="Count kinds: posts at least this many times their expected count."
-    )
-    min_negative: int = Field(
-        10, ge=0, description="Negative posts the window needs for negative_volume to fire."
-    )
-    volume_ratio: float = Field(
-        3.0, ge=1, description="Negatives this many times their usual rate: higher severity."
-    )
-    fire_after: int = Field(2, ge=1, description="Bad buckets, no calm one between, to fire.")
-    resolve_after: int = Field(3, ge=1, description="Consecutive calm buckets to resolve.")
-    cooldown_buckets: int = Field(60, ge=0, description="No new alert this soon after one.")
-    baseline_days: int = Field(7, ge=0, description="Days of same-hour history (0 = off).")
-    seasonal_min_days: int = Field(2, ge=1, description="Days needed for the seasonal check.")
-    adapt_after_buckets: int = Field(120, ge=1, description="Long firing: accept new level.")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DetectorParams:
-        """Defaults from ``Settings.detector_<name>`` fields."""
-        return cls.model_validate(
-            {name: getattr(settings, f"detector_{name}") for name in cls.model_fields}
-        )
-
-    @classmethod
-    def for_watch(
-        cls, defaults: DetectorParams, overrides: dict[str, Any] | None
-    ) -> DetectorParams:
-        """Defaults with a watch's ``detector`` overrides applied (validated)."""
-        return cls.model_validate({**defaults.model_dump(), **(overrides or {})})
 
 
 @dataclass(frozen=True)

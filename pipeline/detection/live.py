@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from pipeline import keys
 from pipeline.aggregation.bucket import epoch, from_epoch
 from pipeline.aggregation.store import AggregateStore
-from pipeline.config import Settings
-from pipeline.detection.detector import DetectorParams, DetectorResult, Event, SpikeDetector
+from pipeline.config import DetectorParams, Settings
+from pipeline.detection.detector import DetectorResult, Event, SpikeDetector
 
 log = logging.getLogger(__name__)
 LOCK_MS = 30_000
@@ -80,7 +80,7 @@ class LiveDetector(Generic[T]):
         self.store = store
         self.redis = client
         self.sink = sink
-        self.defaults = DetectorParams.from_settings(settings)
+        self.defaults = settings.detector
         self.bucket_s = settings.bucket_s
         self._next: dict[str, int] = {}  # cache: first bucket not evaluated, per watch
         self._release = client.register_script(_RELEASE)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.aggregation.bucket import Bucket, from_epoch
-from pipeline.detection.detector import DetectorParams, DetectorResult, SpikeDetector
+from pipeline.config import DetectorParams
+from pipeline.detection.detector import DetectorResult, SpikeDetector
 
 ValueKind = Literal["auto", "share", "count", "volume"]
 VALUE_KINDS: tuple[ValueKind, ...] = ("auto", "share", "count", "volume")

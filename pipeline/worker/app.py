@@ -2,10 +2,10 @@
 
 Per chunk of a batch (``stream.take_events``, ``BatchProcessor.handle``): validate/clean/
 mask/match (ingest), drop reposts and re-deliveries, score with the transformer off the event
-loop, publish scored events and dead letters, then aggregate in Redis (idempotent by event
-id) and mark the posts done; the next chunk is scored while the previous one is published
-and committed. The order of those steps and why: ``pipeline.worker.commit`` (at-least-once,
-exact aggregates).
+loop, publish scored events and dead letters, then aggregate in Redis (idempotent by input
+offset) and record the partitions' progress; the next chunk is scored while the previous one
+is published and committed. The order of those steps and why: ``pipeline.worker.commit``
+(at-least-once, exact aggregates).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.config import Settings
 from pipeline.kafka_io import faust_credentials, faust_producer, security_kwargs
+from pipeline.keys import input_field
 from pipeline.model.registry import ModelRegistry
 from pipeline.redis_io import async_redis_client
 from pipeline.schemas import DeadLetter, ScoredPost
@@ -35,7 +36,7 @@ from pipeline.worker.model_holder import ModelHolder
 from pipeline.worker.model_updates import RegistryFollower, initial_scorer, parse_model_update
 from pipeline.worker.poison import AttemptTracker
 from pipeline.worker.results import AggregateSink, BatchResult, RawMessage
-from pipeline.worker.watermark import partition_key, record_progress
+from pipeline.worker.watermark import record_progress
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,10 @@ class TopicSink:
     async def publish(self, result: BatchResult) -> None:
         """Send everything, then wait until the broker acknowledged each message.
 
-        ``send`` only queues a message; the caller marks the posts done in Redis right after
-        this returns, so returning before the acks would let a crash lose scored events (a
-        re-delivered post that is already done is skipped). Measured: 9 of 3,000 lost to a
-        kill -9 before this wait existed.
+        ``send`` only queues a message; the caller records the chunk as finished in Redis
+        right after this returns, so returning before the acks would let a crash lose scored
+        events (a re-delivered message below the finished offset is skipped). Measured: 9 of
+        3,000 lost to a kill -9 before this wait existed.
         """
         pending = [
             await self.scored.send(key=event.id.encode(), value=event.to_bytes())
@@ -155,7 +156,6 @@ def build_processor(
             redis,
             key=settings.author_hash_salt.get_secret_value().encode(),
             window_s=settings.dedup_window_s,
-            done_ttl_s=settings.retention_s,
         ),
         aggregates=aggregates,
         watches=WatchCache(redis),
@@ -177,7 +177,7 @@ def assigned_highwaters(app: faust.App) -> dict[str, int]:
         marks = {tp: app.consumer.highwater(tp) for tp in assigned}
     except Exception:  # consumer not started or rebalancing: nothing to report this time
         return {}
-    return {partition_key(tp.topic, tp.partition): hw for tp, hw in marks.items() if hw}
+    return {input_field(tp.topic, tp.partition): hw for tp, hw in marks.items() if hw}
 
 
 def consumer_lag(app: faust.App, topics: Collection[str]) -> dict[tuple[str, int], int]:
@@ -206,7 +206,7 @@ def _wire_detection(app: faust.App, settings: Settings, detection: LiveDetection
         """Start the outbox's sending threads (they run until shutdown)."""
         detection.start_outbox()
 
-    if settings.detector_enabled:
+    if settings.detector.enabled:
 
         @app.task
         async def detect_spikes() -> None:

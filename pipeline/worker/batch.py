@@ -14,12 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
+from pipeline.aggregation.plans import InputPosition
 from pipeline.config import Settings
 from pipeline.model.types import Prediction
 from pipeline.schemas import DeadLetter, InvalidMessage, ScoredPost, Stage
 from pipeline.watches.model import WatchSet
 from pipeline.worker.commit import ChunkCommit, Publish
-from pipeline.worker.dedup import RepostGuard
+from pipeline.worker.dedup import Arrival, RepostGuard
 from pipeline.worker.ingest import PreparedPost, prepare
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.model_holder import ModelHolder
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_SLACK = 16 * 1024
 MAX_DEAD_KEY_BYTES = 1024
 MAX_REASON_CHARS = 2000
+
+
+def position_of(msg: RawMessage) -> InputPosition | None:
+    """Where ``msg`` was read (None for a message without an offset, e.g. in tests)."""
+    if msg.offset is None:
+        return None
+    return InputPosition(msg.topic, msg.partition or 0, msg.offset)
 
 
 class BatchProcessor:
@@ -60,9 +68,7 @@ class BatchProcessor:
         self.model = model
         self.guard = guard
         self.watches = watches
-        self.commit_chunk = ChunkCommit(
-            aggregates, guard, metrics or WorkerMetrics(), progress, attempts
-        )
+        self.commit_chunk = ChunkCommit(aggregates, metrics or WorkerMetrics(), progress, attempts)
         self._salt = settings.author_hash_salt.get_secret_value().encode()
         self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
 
@@ -93,13 +99,10 @@ class BatchProcessor:
             except Exception as exc:  # a bug must not kill the worker: dead-letter it
                 log.exception("Unexpected error preparing a message")
                 result.dead.append(self._dead(msg, f"{type(exc).__name__}: {exc}", "normalise"))
-        statuses = await retry_forever(
-            "dedup",
-            lambda: self.guard.classify(
-                [(p.post.id, p.fingerprint, p.event_ts) for _, p in prepared]
-            ),
-            self.metrics,
-        )
+        arrivals = [
+            Arrival(p.post.id, p.fingerprint, p.event_ts, position_of(msg)) for msg, p in prepared
+        ]
+        statuses = await retry_forever("dedup", lambda: self.guard.classify(arrivals), self.metrics)
         fresh: list[tuple[RawMessage, PreparedPost]] = []
         for msg, post in prepared:
             where = (msg.topic, msg.partition or 0)
@@ -110,11 +113,13 @@ class BatchProcessor:
             else:
                 result.duplicates += status == "repost"
                 result.redelivered += status == "redelivered"
-                result.done_ids.append(post.post.id)
         if fresh:
             result.scored, failed = await self._score(fresh)
             result.dead.extend(failed)
-        result.done_ids.extend(s.id for s in result.scored)
+            read_at = {post.post.id: position_of(msg) for msg, post in fresh}
+            result.positions = {
+                s.id: position for s in result.scored if (position := read_at[s.id]) is not None
+            }
         self.metrics.count_duplicates(result.duplicates, result.redelivered)
         return result
 

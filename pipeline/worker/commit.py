@@ -5,17 +5,19 @@ durable, and why. At-least-once delivery with exact aggregates depends on this o
    (``TopicSink.publish``). A crash before this ends re-delivers the chunk: the scored topic
    may carry a duplicate, never a gap.
 2. **aggregate** the scored posts in Redis (``AggregateStore.record_batch``): idempotent per
-   scope by event id, so re-delivered posts are never counted twice.
-3. **mark done** every post of the chunk (``RepostGuard.mark_done``): a re-delivered post is
-   then skipped before scoring. Only after 1 and 2: marked earlier, a crash would skip posts
-   that were never published or counted.
-4. **record progress** per input partition (latest event time, next offset) for the shared
-   watermark: after 2, so live detection never judges a bucket whose posts are not counted.
-5. **clear poison attempts** of the chunk's offsets (``AttemptTracker.clear``): last, so a
-   worker that dies during 1-4 still leaves an attempt on the record.
-6. **ack**: ``BatchProcessor.handle`` returns only when every chunk of a take went through
-   1-5; the Faust agent's loop body then ends, and Faust acknowledges the events and commits
-   their offsets after flushing its producer. A crash anywhere before re-delivers.
+   scope by input offset (each scope keeps the highest offset it counted per partition, in
+   the same atomic step as the counts), so re-delivered posts are never counted twice. Chunks
+   of one partition are committed in offset order (``BatchProcessor.handle``), which is what
+   makes one offset per partition enough.
+3. **record progress** per input partition (latest event time, next offset): after 2, so
+   live detection never judges a bucket whose posts are not counted, and a re-delivered
+   message below the next offset is skipped before scoring (``RepostGuard``).
+4. **clear poison attempts** of the chunk's offsets (``AttemptTracker.clear``): last, so a
+   worker that dies during 1-3 still leaves an attempt on the record.
+5. **ack**: ``BatchProcessor.handle`` returns only when every chunk of a take went through
+   1-4; the Faust agent's loop body then ends, and Faust acknowledges the events and commits
+   their offsets after flushing its producer. A crash anywhere before re-delivers; the group
+   then resumes at or below what 2 and 3 recorded, so nothing between is lost.
 
 Every Redis step retries with backoff until Redis answers (pause, never drop).
 """
@@ -26,7 +28,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pipeline.worker.dedup import RepostGuard
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.poison import AttemptTracker
 from pipeline.worker.results import AggregateSink, BatchResult, ProgressSink, retry_forever
@@ -36,10 +37,9 @@ Publish = Callable[[BatchResult], Awaitable[None]]
 
 @dataclass
 class ChunkCommit:
-    """Runs steps 1-5 above for one processed chunk (step 6 is the caller's return)."""
+    """Runs steps 1-4 above for one processed chunk (step 5 is the caller's return)."""
 
     aggregates: AggregateSink
-    guard: RepostGuard
     metrics: WorkerMetrics
     progress: ProgressSink | None = None
     attempts: AttemptTracker | None = None
@@ -49,14 +49,13 @@ class ChunkCommit:
         await self.after_publish(result)
 
     async def after_publish(self, result: BatchResult) -> None:
-        """Steps 2-5 (the chunk is on the broker already)."""
+        """Steps 2-4 (the chunk is on the broker already)."""
         if result.scored:
             await retry_forever(
-                "aggregating", lambda: self.aggregates.record_batch(result.scored), self.metrics
+                "aggregating",
+                lambda: self.aggregates.record_batch(result.scored, result.positions),
+                self.metrics,
             )
-        await retry_forever(
-            "marking done", lambda: self.guard.mark_done(result.done_ids), self.metrics
-        )
         progress = result.progress()
         if self.progress is not None and progress:
             sink = self.progress

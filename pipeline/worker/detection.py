@@ -21,12 +21,12 @@ from pipeline.alerting.incidents import AlertChange, alerting_detector
 from pipeline.alerting.outbox import Outbox
 from pipeline.config import Settings
 from pipeline.kafka_io import security_kwargs
+from pipeline.keys import input_field
 from pipeline.redis_io import redis_client
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.results import TRANSIENT_ERRORS
 from pipeline.worker.watermark import (
     StallTracker,
-    partition_key,
     read_watermark,
     record_highwaters,
 )
@@ -74,7 +74,7 @@ class InputEndOffsets:
                 ]
             self._reads += 1
             ends = await self._consumer.end_offsets(self._partitions)
-        return {partition_key(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+        return {input_field(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
     async def close(self) -> None:
         if self._consumer is not None:

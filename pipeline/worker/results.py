@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import redis.exceptions
 
+from pipeline.aggregation.plans import InputPosition
 from pipeline.schemas import DeadLetter, ScoredPost
 from pipeline.worker.metrics import WorkerMetrics
 
@@ -45,7 +46,7 @@ class BatchResult:
     dead: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
     redelivered: int = 0
-    done_ids: list[str] = field(default_factory=list)
+    positions: dict[str, InputPosition] = field(default_factory=dict)  # of scored posts, by id
     latest_event: dict[tuple[str, int], float] = field(default_factory=dict)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: list[RawMessage] = field(default_factory=list)  # their attempts clear on commit
@@ -65,7 +66,11 @@ class BatchResult:
 
 
 class AggregateSink(Protocol):
-    async def record_batch(self, events: Sequence[ScoredPost]) -> int: ...
+    async def record_batch(
+        self,
+        events: Sequence[ScoredPost],
+        positions: Mapping[str, InputPosition] | None = None,
+    ) -> int: ...
 
 
 # Receives BatchResult.progress() of each committed chunk (see pipeline.worker.watermark).

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 
 from pipeline.keys import HIGHWATERS as HIGHWATERS_KEY
 from pipeline.keys import WATERMARKS as WATERMARKS_KEY
+from pipeline.keys import input_field
 
 log = logging.getLogger(__name__)
 # Both scripts keep per-field maxima atomically (workers of one group may briefly overlap on a
@@ -80,10 +81,6 @@ class PartitionProgress:
         return f"{self.event_ts:.3f}|{self.updated:.3f}|{self.next_offset}"
 
 
-def partition_key(topic: str, partition: int) -> str:
-    return f"{topic}:{partition}"
-
-
 async def record_progress(
     client: aioredis.Redis, progress: Iterable[tuple[str, int, float, int]]
 ) -> None:
@@ -91,7 +88,7 @@ async def record_progress(
     keeping the maxima (a re-delivered chunk never moves a partition back)."""
     args = [f"{time.time():.3f}"]
     for topic, partition, ts, offset in progress:
-        args += [partition_key(topic, partition), f"{ts:.3f}", str(offset)]
+        args += [input_field(topic, partition), f"{ts:.3f}", str(offset)]
     if len(args) > 1:
         await client.eval(_KEEP_PROGRESS, 1, WATERMARKS_KEY, *args)
 

@@ -11,7 +11,8 @@ from redis.cluster import key_slot
 
 from pipeline import keys
 from pipeline.aggregation.bucket import epoch
-from pipeline.aggregation.plans import SAMPLES_PER_BUCKET
+from pipeline.aggregation.offsets import forget_topic
+from pipeline.aggregation.plans import SAMPLES_PER_BUCKET, InputPosition
 from pipeline.aggregation.store import AggregateStore, AsyncAggregateStore
 from pipeline.config import Settings
 from pipeline.redis_io import async_redis_client
@@ -77,6 +78,38 @@ def test_replaying_the_same_events_changes_nothing(store: AggregateStore, redis_
     # a batch with in-batch duplicates counts each id once
     dup = make_post("dup", T0, "negative", watches=["alpha"])
     assert store.record_batch([dup, dup]) == 1
+
+
+def test_events_read_from_kafka_count_once_by_offset(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]
+    """A worker that lost its partitions commits a chunk another worker already counted in
+    part: every post counts once, and the state is one offset per scope and partition."""
+    events = _events(300, seed=3)
+    at = {e.id: InputPosition("social", i % 2, i // 2) for i, e in enumerate(events)}
+    counted = store.record_batch(events[:64], at) + store.record_batch(events[64:130], at)
+    counted += store.record_batch(events[:164], at)  # the slow worker's chunk: 0..163
+    counted += store.record_batch(events[130:200], at) + store.record_batch(events[200:], at)
+    counted += store.record_batch(events[250:], at)  # a re-delivery after a crash
+    assert counted == len(events)
+    since, until = T0, T0 + timedelta(hours=3)
+    assert store.totals(None, since, until)["volume"] == len(events)
+    alpha = sum("alpha" in e.watch_ids for e in events)
+    assert store.totals("alpha", since, until)["volume"] == alpha
+    assert not list(redis_db.scan_iter("*:seen:*")), "no key per post"
+    assert redis_db.hgetall(keys.offsets_key(None)) == {b"social:0": b"149", b"social:1": b"149"}
+    assert 0 < redis_db.ttl(keys.offsets_key("alpha")) <= store.plans.ttl
+
+
+def test_a_recreated_topic_counts_from_offset_zero_again(store: AggregateStore, redis_db) -> None:  # type: ignore[no-untyped-def]
+    events = _events(40, seed=4)
+    old, new = events[:20], events[20:]
+    store.record_batch(old, {e.id: InputPosition("social", 0, i) for i, e in enumerate(old)})
+    redis_db.hset(keys.WATERMARKS, keys.input_field("social", 0), "1.000|2.000|20")
+    redis_db.hset(keys.WATERMARKS, keys.input_field("news", 0), "1.000|2.000|5")
+    again = {e.id: InputPosition("social", 0, i) for i, e in enumerate(new)}
+    assert store.record_batch(new, again) == 0  # offsets 0-19 look counted already
+    assert forget_topic(redis_db, "social") >= 2
+    assert store.record_batch(new, again) == len(new)
+    assert redis_db.hkeys(keys.WATERMARKS) == [b"news:0"]
 
 
 def test_one_batch_writes_what_one_event_at_a_time_writes(
@@ -224,14 +257,16 @@ def test_sync_and_async_stores_write_the_same_keys_and_read_the_same(
 ) -> None:  # type: ignore[no-untyped-def]
     assert _public_methods(AsyncAggregateStore) == _public_methods(AggregateStore)
     events = _events(300, seed=7)
+    # half the events carry an input position (offset idempotence), half do not (markers)
+    at = {e.id: InputPosition("social", 0, i) for i, e in enumerate(events) if i % 2}
     since, until = T0, T0 + timedelta(hours=3)
     sync_store = AggregateStore(redis_db, stack_settings)
 
     def reads(store_results: list) -> list:
         return [repr(r) for r in store_results]
 
-    sync_store.record_batch(events[:150])
-    sync_store.record_batch(events)
+    sync_store.record_batch(events[:150], at)
+    sync_store.record_batch(events, at)
     sync_reads = reads([
         sync_store.series("alpha", since, until), sync_store.totals(None, since, until),
         sync_store.recent_posts("beta", 20, label="negative"),
@@ -246,8 +281,8 @@ def test_sync_and_async_stores_write_the_same_keys_and_read_the_same(
         client = async_redis_client(stack_settings)
         try:
             store = AsyncAggregateStore(client, stack_settings)
-            await store.record_batch(events[:150])
-            await store.record_batch(events)
+            await store.record_batch(events[:150], at)
+            await store.record_batch(events, at)
             return reads([
                 await store.series("alpha", since, until), await store.totals(None, since, until),
                 await store.recent_posts("beta", 20, label="negative"),

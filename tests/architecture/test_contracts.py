@@ -45,7 +45,7 @@ def test_the_contracts_hold() -> None:
     ("module", "line"),
     [
         ("pipeline/keys.py", "import devkit.stack"),
-        ("pipeline/config.py", "import dashboard.data"),
+        ("pipeline/config/settings.py", "import dashboard.data"),
         ("pipeline/schemas.py", "import training.run"),
         ("pipeline/detection/live.py", "from pipeline.alerting import store"),
         ("dashboard/data.py", "import training.run"),

@@ -38,6 +38,7 @@ def test_each_watch_keeps_its_own_slot_group() -> None:
         group = [
             keys.bucket_key(watch, 60, "all", 0),
             keys.marker_key(watch, "e1"),
+            keys.offsets_key(watch),
             keys.terms_key(watch, 0),
             keys.samples_key(watch, 0),
             keys.recent_key(watch),

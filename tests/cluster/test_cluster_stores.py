@@ -19,7 +19,7 @@ from tests.alerting.test_outbox import (  # noqa: F401
 )
 from tests.alerting.test_store import *  # noqa: F403
 from tests.watches.test_store import *  # noqa: F403
-from tests.worker.test_dedup import test_classify_and_mark_done  # noqa: F401
+from tests.worker.test_dedup import test_classify_redelivered_duplicate_and_repost  # noqa: F401
 from tests.worker.test_poison import *  # noqa: F403
 from tests.worker.test_watermark import (  # noqa: F401
     test_concurrent_progress_updates_keep_the_maxima,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline.aggregation.bucket import Bucket
-from pipeline.config import Settings
-from pipeline.detection.detector import DetectorParams, SpikeDetector
+from pipeline.config import DetectorParams, Settings
+from pipeline.detection.detector import SpikeDetector
 from pipeline.detection.series import detect_series
 
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z
@@ -226,8 +226,7 @@ def test_state_round_trip_gives_identical_results() -> None:
 
 
 def test_params_defaults_follow_settings_and_watch_overrides() -> None:
-    settings = Settings(_env_file=None)
-    assert DetectorParams.from_settings(settings) == DetectorParams()
+    assert Settings(_env_file=None).detector == DetectorParams()
     custom = DetectorParams.for_watch(DetectorParams(), {"min_volume": 3, "fire_after": 1})
     assert (custom.min_volume, custom.fire_after, custom.resolve_after) == (3, 1, 3)
     with pytest.raises(ValueError):

@@ -69,7 +69,9 @@ def test_overload_grows_lag_not_memory(
 ) -> None:
     settings = fresh_topics
     redis_client(settings).flushdb()
-    worker = start_worker(settings, "overload", detector_enabled=False)
+    worker = start_worker(
+        settings, "overload", detector=settings.detector.model_copy(update={"enabled": False})
+    )
     proc = psutil.Process(worker.proc.pid)
     flood = Flood(settings, rate=400.0)
     samples: list[tuple[float, float, float, float]] = []  # t, rss MB, flushed, consumed

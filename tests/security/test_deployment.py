@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 
 from dashboard.auth import AuthConfigError, check_bind
 from pipeline.config import Settings
-from pipeline.config_doc import COMPOSE_VARIABLES
+from pipeline.config_doc import COMPOSE_VARIABLES, setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -41,7 +41,7 @@ THIRD_PARTY_WRITABLE = {
     # drops root.
     "redis": {"/data"},
 }
-SETTINGS = {f"OPINION_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = setting_names()
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 

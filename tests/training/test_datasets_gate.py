@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.config import Settings
 from training.datasets import analyst_splits, split_of
 from training.gate import GateRules, Paired, decide, sign_test_p
+from training.settings import TrainingSettings
 
 
-def settings(**kw) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(_env_file=None, **kw)  # type: ignore[call-arg]
+def settings(**kw) -> TrainingSettings:  # type: ignore[no-untyped-def]
+    return TrainingSettings(_env_file=None, **kw)  # type: ignore[call-arg]
 
 
 def test_split_is_a_fixed_function_of_the_post_id() -> None:

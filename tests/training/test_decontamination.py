@@ -175,7 +175,7 @@ def test_vetting_drops_labels_on_evaluation_texts() -> None:
 
     import pandas as pd
 
-    from pipeline.config import Settings
+    from training.settings import TrainingSettings
     from training.vetting import vet_labels
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -190,7 +190,7 @@ def test_vetting_drops_labels_on_evaluation_texts() -> None:
             "signature": ["", ""],
         }
     )
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = TrainingSettings(_env_file=None)  # type: ignore[call-arg]
     index = EvalIndex.from_texts({"tweeteval/val": [TWEET]})
     vetted = vet_labels(frame, settings, accept_unsigned=True, now=now, eval_index=index)
     assert vetted.dropped["eval_overlap"] == 1

@@ -23,6 +23,7 @@ from pipeline.model.registry import ModelRegistry
 from pipeline.schemas import Post
 from tests.harness import ROOT, WorkerProcess, consume_all, produce
 from tests.training.helpers import PROBES, SIGNING_KEY, anchor_labels, pattern_labels, signed
+from training.settings import with_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -101,8 +102,9 @@ def _summary(scored: list[dict]) -> list[tuple[str, float]]:
 def test_retrain_promote_hot_swap_reject_poison_and_rollback(
     fresh_topics: Settings, tmp_path: Path
 ) -> None:
-    settings = fresh_topics.model_copy(
-        update={
+    settings = with_training(
+        fresh_topics,
+        **{
             "label_signing_key": SIGNING_KEY,
             "model_registry_dir": tmp_path / "models",
             "training_data_dir": tmp_path / "training",
@@ -121,7 +123,7 @@ def test_retrain_promote_hot_swap_reject_poison_and_rollback(
             # of the default 0.05. A wider tolerance keeps this test off that edge; the poison
             # run below still fails the gate on two checks by a wide margin.
             "training_class_tolerance": 0.08,
-        }
+        },
     )
     registry = ModelRegistry(settings.registry_dir)
     worker = WorkerProcess(settings, name="train-e2e", model_poll_s=600.0, dedup_window_s=1)

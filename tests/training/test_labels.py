@@ -20,6 +20,7 @@ from training.labels import (
     labels_frame,
     resolve_conflicts,
 )
+from training.settings import with_training
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -142,8 +143,8 @@ def test_store_appends_reads_and_compacts(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_collect_reads_only_new_labels_each_run(fresh_topics: Settings, tmp_path: Path) -> None:
-    settings = fresh_topics.model_copy(
-        update={"training_consumer_group": f"trainer-{uuid.uuid4().hex[:6]}"}
+    settings = with_training(
+        fresh_topics, training_consumer_group=f"trainer-{uuid.uuid4().hex[:6]}"
     )
     store = LabelStore(tmp_path / "labels")
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import Settings
 from pipeline.model import BUNDLED_EN
 from pipeline.model.card import ModelCard
 from pipeline.model.registry import ModelRegistry, RegistryError
@@ -25,12 +24,13 @@ from training import labels as labels_mod
 from training import registry_ops, run
 from training.labels import Collected, labels_frame
 from training.lock import LockBusy, RunLock
+from training.settings import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_settings(tmp_path: Path, **kw) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(  # type: ignore[call-arg]
+def make_settings(tmp_path: Path, **kw) -> TrainingSettings:  # type: ignore[no-untyped-def]
+    return TrainingSettings(  # type: ignore[call-arg]
         _env_file=None,
         state_dir=tmp_path / "state",
         kafka_bootstrap="127.0.0.1:9",
@@ -170,7 +170,7 @@ def test_cli_exit_codes(tmp_path: Path, no_kafka, monkeypatch) -> None:  # type:
     app = typer.Typer()
     register(app)
     settings = make_settings(tmp_path)
-    monkeypatch.setattr("pipeline.config.get_settings", lambda: settings)
+    monkeypatch.setattr("training.settings.get_training_settings", lambda: settings)
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 0 and "nothing-new: nothing new to learn" in result.output
 
@@ -244,7 +244,7 @@ def test_model_cli_list_and_rollback(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(registry_ops, "announce", lambda *a, **k: True)
     settings = make_settings(tmp_path)
-    monkeypatch.setattr("pipeline.config.get_settings", lambda: settings)
+    monkeypatch.setattr("training.settings.get_training_settings", lambda: settings)
     app = typer.Typer()
     register(app)
     runner = CliRunner()

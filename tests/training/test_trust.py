@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import ConfigError, Settings
+from pipeline.config import ConfigError
 from pipeline.label_signing import sign, verify_label
 from pipeline.model.registry import ModelRegistry
 from pipeline.schemas import Label
@@ -18,16 +18,17 @@ from tests.training.helpers import SIGNING_KEY, sign_row
 from training import holds
 from training.gate import GateRules, Paired, decide
 from training.labels import labels_frame, resolve_conflicts
+from training.settings import TrainingSettings
 from training.trusted import TrustedLabelsError, load_trusted
 from training.vetting import analyst_stats, vet_labels
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def settings(**kw) -> Settings:  # type: ignore[no-untyped-def]
+def settings(**kw) -> TrainingSettings:  # type: ignore[no-untyped-def]
     """Test settings; the state dir holds no local stack's signing key."""
     defaults = {"label_signing_key": SIGNING_KEY, "state_dir": Path("/nonexistent/opinion-state")}
-    return Settings(_env_file=None, **(defaults | kw))  # type: ignore[call-arg]
+    return TrainingSettings(_env_file=None, **(defaults | kw))  # type: ignore[call-arg]
 
 
 def row(post: str, label: str = "negative", by: str = "ana", minutes: int = 0, **kw) -> dict:  # type: ignore[no-untyped-def]
@@ -215,7 +216,7 @@ def test_rollback_records_the_hold_and_the_cli_lifts_it(
 
     monkeypatch.setattr(registry_ops, "announce", lambda *a, **k: True)
     s = settings(state_dir=tmp_path / "state")
-    monkeypatch.setattr("pipeline.config.get_settings", lambda: s)
+    monkeypatch.setattr("training.settings.get_training_settings", lambda: s)
     registry = ModelRegistry(s.registry_dir)
     for name in ("v1", "v2"):
         src = tmp_path / name

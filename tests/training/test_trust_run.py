@@ -22,6 +22,7 @@ from pipeline.schemas import Label
 from tests.harness import produce
 from tests.training.helpers import SIGNING_KEY, anchor_labels, pattern_labels, signed
 from training import holds, registry_ops, run
+from training.settings import with_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,8 +35,9 @@ def _report(outcome: run.Outcome) -> dict:
 def test_untrusted_labels_are_dropped_and_a_rollback_holds(
     fresh_topics: Settings, tmp_path: Path
 ) -> None:
-    settings = fresh_topics.model_copy(
-        update={
+    settings = with_training(
+        fresh_topics,
+        **{
             "label_signing_key": SIGNING_KEY,
             "model_registry_dir": tmp_path / "models",
             "training_data_dir": tmp_path / "training",
@@ -49,7 +51,7 @@ def test_untrusted_labels_are_dropped_and_a_rollback_holds(
             "training_lr": 1e-12,
             "training_min_gain": 0.0,
             "training_relearn_after_labels": 5,
-        }
+        },
     )
     good = signed(pattern_labels(24, prefix="p") + anchor_labels(4, prefix="a"))
     second = signed(pattern_labels(6, prefix="p", analyst="bob", label="positive"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from pipeline.aggregation.plans import InputPosition
 from pipeline.model.types import Prediction
 from pipeline.schemas import ScoredPost
-from pipeline.worker.dedup import Status
+from pipeline.worker.dedup import Arrival, Status
 
 
 class KeywordScorer:
@@ -50,35 +51,59 @@ class KeywordScorer:
 
 
 class MemoryGuard:
-    """In-memory RepostGuard with the same semantics (no Redis)."""
+    """In-memory RepostGuard with the same semantics (no Redis); also the progress sink it
+    reads finished offsets from (pass ``progress=guard.record_progress``)."""
 
     def __init__(self) -> None:
-        self.owners: dict[str, str] = {}
-        self.done: set[str] = set()
+        self.owners: dict[str, tuple[str, InputPosition | None]] = {}
+        self.finished: dict[tuple[str, int], int] = {}
 
-    async def classify(self, items: Sequence[tuple[str, str, float]]) -> list[Status]:
+    async def classify(self, items: Sequence[Arrival]) -> list[Status]:
         statuses: list[Status] = []
         seen: set[str] = set()
-        for post_id, fingerprint, _ts in items:
-            owner = self.owners.setdefault(fingerprint, post_id)
-            if post_id in self.done or post_id in seen:
+        for item in items:
+            at = item.position
+            owner, owner_at = self.owners.setdefault(item.fingerprint, (item.post_id, at))
+            finished = at is not None and at.offset < self.finished.get(at[:2], 0)
+            if finished or item.post_id in seen:
                 statuses.append("redelivered")
+            elif owner != item.post_id:
+                statuses.append("repost")
             else:
-                statuses.append("new" if owner == post_id else "repost")
-            seen.add(post_id)
+                same = owner_at is None or at is None or owner_at == at
+                statuses.append("new" if same else "redelivered")
+            seen.add(item.post_id)
         return statuses
 
-    async def mark_done(self, post_ids: Sequence[str]) -> None:
-        self.done.update(post_ids)
+    async def record_progress(self, progress: list[tuple[str, int, float, int]]) -> None:
+        for topic, partition, _ts, offset in progress:
+            where = (topic, partition)
+            self.finished[where] = max(offset, self.finished.get(where, 0))
 
 
 class MemoryAggregates:
-    """Counts events by id, like the idempotent Redis store."""
+    """Counts events once, like the idempotent Redis store: by input offset per partition
+    when the event has a position, else by id."""
 
     def __init__(self) -> None:
         self.events: dict[str, ScoredPost] = {}
+        self.counts: dict[str, int] = {}
+        self.marks: dict[tuple[str, int], int] = {}
 
-    async def record_batch(self, events: Sequence[ScoredPost]) -> int:
-        new = [e for e in events if e.id not in self.events]
-        self.events.update((e.id, e) for e in events)
-        return len(new)
+    async def record_batch(
+        self,
+        events: Sequence[ScoredPost],
+        positions: Mapping[str, InputPosition] | None = None,
+    ) -> int:
+        marks = dict(self.marks)
+        new = 0
+        for event in events:
+            at = (positions or {}).get(event.id)
+            fresh = event.id not in self.events if at is None else at.offset > marks.get(at[:2], -1)
+            if at is not None:
+                self.marks[at[:2]] = max(at.offset, self.marks.get(at[:2], -1))
+            if fresh:
+                new += 1
+                self.counts[event.id] = self.counts.get(event.id, 0) + 1
+            self.events[event.id] = event
+        return new

@@ -28,12 +28,14 @@ def make_processor(scorer: KeywordScorer | None = None) -> tuple[BatchProcessor,
     async def watches() -> WatchSet:
         return WATCHES
 
+    guard = MemoryGuard()
     processor = BatchProcessor(
         Settings(_env_file=None, max_text_chars=100),
         model=ModelHolder(lambda _p: KeywordScorer(), scorer or KeywordScorer()),
-        guard=MemoryGuard(),  # type: ignore[arg-type]
+        guard=guard,  # type: ignore[arg-type]
         aggregates=aggregates,
         watches=watches,
+        progress=guard.record_progress,
     )
     return processor, aggregates
 

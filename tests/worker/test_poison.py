@@ -91,6 +91,7 @@ def test_a_message_that_kills_the_worker_three_times_is_dead_lettered(
             aggregates=aggregates,
             watches=watches,
             attempts=tracker,
+            progress=guard.record_progress,
         )
         try:
             await processor.handle(batch, publish)
