@@ -27,11 +27,17 @@ dashboard_app = typer.Typer(invoke_without_command=True)
 
 
 def streamlit_argv(settings: Settings) -> list[str]:
-    """The ``python -m streamlit run`` command line for these settings."""
+    """The ``streamlit run`` command line for these settings (through ``dashboard.serve``,
+    which loads the app's modules before the server listens).
+
+    ``runner.postScriptGC`` off: Streamlit's default runs a full ``gc.collect(2)`` after every
+    script run (page load, click, live refresh), ~0.15-0.3 s holding the GIL over this app's
+    heap, which stalled every other session; Python's own generational collector still runs.
+    """
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.serve",
         "run",
         str(APP),
         f"--server.port={settings.dashboard_port}",
@@ -42,6 +48,7 @@ def streamlit_argv(settings: Settings) -> list[str]:
         "--browser.gatherUsageStats=false",
         "--global.developmentMode=false",
         "--runner.magicEnabled=false",
+        "--runner.postScriptGC=false",
         "--client.toolbarMode=viewer",
     ]
 

@@ -2,14 +2,18 @@
 
 Clients come from ``pipeline.config.Settings`` (``OPINION_*`` env) and are cached per settings
 with ``st.cache_resource``; reads are cached a few seconds with ``st.cache_data`` (writes
-clear what they change). The dashboard never reads Kafka: it only publishes labels.
+clear what they change), shared by every session: only data that every signed-in role may
+see (roles differ in actions, not in what they see). The dashboard never reads Kafka: it
+only publishes labels.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +23,8 @@ import streamlit as st
 from kafka import KafkaProducer
 
 from dashboard.labelqueue import QueueItem, build_queue, find_item
+from pipeline.aggregation.bucket import Bucket
+from pipeline.aggregation.plans import Op, Plans
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
@@ -44,16 +50,50 @@ ALERT_SCAN = 500
 ALL_STATES: tuple[AlertState, ...] = ("firing", "acknowledged", "resolved")
 
 
+_KEYS: dict[int, tuple[Settings, str]] = {}
+"""Cache keys of the settings objects seen lately, by ``id`` (each entry keeps its object
+alive, so the id cannot be reused while it is here)."""
+
+
 def _settings_key(settings: Settings) -> str:
-    return json.dumps(settings.to_env(), sort_keys=True)
+    """The cache key of ``settings`` (every cached read hashes it; ``settings()`` hands out
+    one object until the environment changes, so this is computed once per object)."""
+    known = _KEYS.get(id(settings))
+    if known is None or known[0] is not settings:
+        if len(_KEYS) >= 64:
+            _KEYS.clear()
+        known = _KEYS[id(settings)] = (settings, json.dumps(settings.to_env(), sort_keys=True))
+    return known[1]
 
 
 HASH_FUNCS: dict[Any, Any] = {Settings: _settings_key}
 
 
+_SETTINGS: dict[tuple[Any, ...], Settings] = {}
+"""The last settings read, by ``_settings_source`` (``Settings`` is frozen: safe to share)."""
+
+
+def _settings_source() -> tuple[Any, ...]:
+    """What ``Settings()`` reads: the ``OPINION_*`` environment and the working dir's ``.env``."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("OPINION_")))
+    try:
+        stat = os.stat(".env")
+        dotenv: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        dotenv = None
+    return os.getcwd(), env, dotenv
+
+
 def settings() -> Settings:
-    """The dashboard's settings, read from the environment (and ``.env``) on each run."""
-    return Settings()
+    """The dashboard's settings from the environment (and ``.env``), checked on each run and
+    parsed again only when those changed (parsing costs ~10 ms a run)."""
+    source = _settings_source()
+    found = _SETTINGS.get(source)
+    if found is None:
+        found = Settings()
+        _SETTINGS.clear()
+        _SETTINGS[source] = found
+    return found
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -119,6 +159,29 @@ def latest_event_time(s: Settings, watch_id: str | None = None) -> datetime | No
     return seen[1] if seen else None
 
 
+SERIES_COLUMNS = ["time", "watch", "source", "series", "volume", "negative", "negative_share"]
+
+
+def _sources(by_source: bool) -> tuple[str | None, ...]:
+    return ("social", "news") if by_source else (None,)
+
+
+def _series_rows(watch_id: str, source: str | None, buckets: list[Bucket]) -> list[dict]:
+    """``series_frame`` rows of one watch (and source)."""
+    return [
+        {
+            "time": b.start,
+            "watch": watch_id,
+            "source": source or "all",
+            "series": f"{watch_id} · {source}" if source else watch_id,
+            "volume": b.volume,
+            "negative": b.negative,
+            "negative_share": b.negative_share,
+        }
+        for b in buckets
+    ]
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
 def series_frame(
     s: Settings,
@@ -131,23 +194,66 @@ def series_frame(
     """Long table of buckets: time, watch, source, series, volume, negative, negative_share."""
     store = _aggregates(s)
     rows: list[dict[str, Any]] = []
-    sources: tuple[str | None, ...] = ("social", "news") if by_source else (None,)
     for watch_id in watch_ids:
-        for source in sources:
-            for b in store.series(watch_id, since, until, granularity_s, source=source):
-                rows.append(
-                    {
-                        "time": b.start,
-                        "watch": watch_id,
-                        "source": source or "all",
-                        "series": f"{watch_id} · {source}" if source else watch_id,
-                        "volume": b.volume,
-                        "negative": b.negative,
-                        "negative_share": b.negative_share,
-                    }
-                )
-    columns = ["time", "watch", "source", "series", "volume", "negative", "negative_share"]
-    return pd.DataFrame(rows, columns=columns)
+        for source in _sources(by_source):
+            buckets = store.series(watch_id, since, until, granularity_s, source=source)
+            rows += _series_rows(watch_id, source, buckets)
+    return pd.DataFrame(rows, columns=SERIES_COLUMNS)
+
+
+def _pipelined(s: Settings, ops: Sequence[Op]) -> list[Any]:
+    """Planned aggregate reads (``pipeline.aggregation.plans``) in one round trip; each op's
+    parsed result, in order."""
+    pipe = _redis(s).pipeline(transaction=False)
+    for op in ops:
+        for name, args, kwargs in op.cmds:
+            getattr(pipe, name)(*args, **kwargs)
+    replies = pipe.execute() if any(op.cmds for op in ops) else []
+    results, start = [], 0
+    for op in ops:
+        results.append(op.parse(replies[start : start + len(op.cmds)]))
+        start += len(op.cmds)
+    return results
+
+
+@dataclass(frozen=True)
+class OverviewCounts:
+    """What Overview counts for a window: totals overall, per watch over the last hour and
+    the whole range, and the series of every watch (and source)."""
+
+    overall: dict[str, Any]
+    last_hour: dict[str, dict[str, Any]]
+    whole: dict[str, dict[str, Any]]
+    series: pd.DataFrame
+
+
+def overview_counts(
+    s: Settings,
+    watch_ids: tuple[str, ...],
+    since: datetime,
+    until: datetime,
+    current_since: datetime,
+    granularity_s: int,
+    by_source: bool,
+) -> OverviewCounts:
+    """Every aggregate Overview shows, in one Redis round trip. Not cached here: the view built
+    from it is (``dashboard.overview_model``)."""
+    plans = Plans(s)
+    lines = [(w, source) for w in watch_ids for source in _sources(by_source)]
+    ops = [plans.totals(None, since, until)]
+    ops += [plans.totals(w, current_since, until) for w in watch_ids]
+    ops += [plans.totals(w, since, until) for w in watch_ids]
+    ops += [plans.series(w, since, until, granularity_s, source) for w, source in lines]
+    overall, *rest = _pipelined(s, ops)
+    n = len(watch_ids)
+    rows = [row for (w, source), b in zip(lines, rest[2 * n :], strict=True)
+            for row in _series_rows(w, source, b)]  # fmt: skip
+    return OverviewCounts(
+        overall=overall,
+        last_hour=dict(zip(watch_ids, rest[:n], strict=True)),
+        whole=dict(zip(watch_ids, rest[n : 2 * n], strict=True)),
+        series=pd.DataFrame(rows, columns=SERIES_COLUMNS),
+    )
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)

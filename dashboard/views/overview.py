@@ -3,49 +3,11 @@ watches ranked by current negativity; charts refresh live in a fragment."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import data, ui
+from dashboard.overview_model import overview_view
 from pipeline.config import Settings
-
-CURRENT_S = 3600  # 'current' negativity = the last hour of the range (no bare strings: magic)
-
-
-def _ranking(
-    s: Settings, watch_ids: list[str], names: dict[str, str], since, until
-) -> pd.DataFrame:
-    """Watches by negative share over the last hour of the range (ties: more posts first)."""
-    current_since = max(since, until - timedelta(seconds=CURRENT_S))
-    open_alerts: dict[str, int] = {}
-    for alert in data.alerts(s, ("firing", "acknowledged")):
-        open_alerts[alert.watch_id] = open_alerts.get(alert.watch_id, 0) + 1
-    rows = []
-    for watch_id in watch_ids:
-        now = data.totals(s, watch_id, current_since, until)
-        whole = data.totals(s, watch_id, since, until)
-        rows.append(
-            {
-                "Watch": watch_id,
-                "Name": names.get(watch_id, watch_id),
-                "Posts (last hour)": now["volume"],
-                "Negative (last hour)": now["negative_share"],
-                "Posts (range)": whole["volume"],
-                "Negative (range)": whole["negative_share"],
-                "Open alerts": open_alerts.get(watch_id, 0),
-            }
-        )
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame = frame.sort_values(
-        ["Negative (last hour)", "Posts (last hour)"], ascending=[False, False]
-    )
-    for col in ("Negative (last hour)", "Negative (range)"):
-        frame[col] = frame[col].map(ui.fmt_share)
-    return frame.reset_index(drop=True)
 
 
 def _controls(s: Settings) -> dict:
@@ -103,24 +65,21 @@ def _render_body(s: Settings, opts: dict) -> None:
     if not watch_ids:
         st.info("No watches with data yet: start workers and replay a feed (`opinion replay`).")
         return
-    overall = data.totals(s, None, since, until)
-    open_count = len(data.alerts(s, ("firing", "acknowledged")))
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Posts in range", f"{overall['volume']:,}")
-    m2.metric("Negative share", ui.fmt_share(overall["negative_share"]))
-    m3.metric("Open alerts", open_count)
-
-    series = data.series_frame(
+    view = overview_view(
         s, tuple(watch_ids), since, until, opts["granularity_s"], opts["by_source"]
     )
-    periods = data.alert_periods(s, watch_ids, since, until)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Posts in range", f"{view.volume:,}")
+    m2.metric("Negative share", ui.fmt_share(view.negative_share))
+    m3.metric("Open alerts", view.open_alerts)
+
     st.subheader("Volume")
-    st.altair_chart(charts.trend_chart(series, "volume", periods), width="stretch")
+    st.vega_lite_chart(view.volume_spec, width="stretch")
     st.subheader("Negative share")
-    st.altair_chart(charts.trend_chart(series, "negative_share", periods), width="stretch")
+    st.vega_lite_chart(view.share_spec, width="stretch")
 
     st.subheader("Watches by current negativity")
-    ranking = _ranking(s, watch_ids, opts["names"], since, until)
+    ranking = view.ranking
     st.table(ranking.set_index("Watch") if not ranking.empty else ranking)
 
 

@@ -134,7 +134,9 @@ def test_cli_starts_streamlit_on_the_configured_port(cli: typer.Typer, monkeypat
     result = CliRunner().invoke(cli, ["dashboard", "--address", "0.0.0.0", "--port", "9999"])
     assert result.exit_code == 0, result.output
     ((_, argv, env),) = calls
-    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
+    # Streamlit's own command line, run by the launcher that preloads the app's modules
+    assert argv[1:4] == ["-m", "dashboard.serve", "run"] and argv[4].endswith("dashboard/app.py")
+    assert "--runner.postScriptGC=false" in argv  # no full GC after every run (issue 20)
     assert "--server.port=9999" in argv and "--server.address=0.0.0.0" in argv
     assert env["OPINION_DASHBOARD_PORT"] == "9999"
     assert streamlit_argv(Settings(_env_file=None))[5] == "--server.port=8501"

@@ -8,12 +8,7 @@ the reason, only when no Chromium binary can be found (``make browser`` installs
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +19,7 @@ import pytest
 from dashboard.accounts import AccountStore
 from dashboard.data import LABELED_KEY
 from dashboard.views.alerts import widget_key
+from devkit.browser import CHROMIUM_ARGS, chromium_path, dashboard_command, serve
 from devkit.feed.generate import generate
 from devkit.feed.replay import replay
 from devkit.feed.scenario import DEFAULT_WATCHES_FILE, load_scenario
@@ -39,28 +35,10 @@ from tests.harness import ROOT, WorkerProcess, consume_all
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WINDOW = (timedelta(hours=2, minutes=40), timedelta(hours=3, minutes=30))
 """The slice of test-small-v1 replayed (~1k messages): 20 calm minutes, then the first half
 hour of the acme-air incident."""
 UI_TIMEOUT_MS = 60_000
-
-
-def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -75,33 +53,8 @@ def chromium() -> str:
 def dashboard_server(settings: Settings, log: Path, **env: str) -> Iterator[str]:
     """``opinion dashboard --port N`` as a subprocess; yields its base URL."""
     port = free_port()
-    full_env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1", **env}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "dashboard", "--port", str(port)],
-            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"dashboard exited {proc.returncode}: {log.read_text()}")
-                try:
-                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"dashboard not up: {log.read_text()}") from None
-                    time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with serve(dashboard_command(port), settings, port, log, **env) as dashboard:
+        yield dashboard.url
 
 
 @contextmanager

@@ -78,7 +78,9 @@ def test_trend_chart_shades_alerts_only_when_there_are_some() -> None:
         {"time": [minutes_ago(5)], "series": ["acme-air"], "volume": [3], "negative_share": [0.5]}
     )
     plain = trend_chart(series, "volume").to_dict()
-    assert "layer" not in plain
+    assert [layer["mark"]["type"] for layer in plain["layer"]] == ["line", "point"]
+    assert "tooltip" in plain["layer"][1]["encoding"]  # the points answer, per bucket
+    assert "tooltip" not in plain["layer"][0]["encoding"]  # a line would name its first
     periods = pd.DataFrame(
         [
             {
@@ -91,4 +93,6 @@ def test_trend_chart_shades_alerts_only_when_there_are_some() -> None:
         ]
     )
     layered = trend_chart(series, "negative_share", periods).to_dict()
-    assert [layer["mark"]["type"] for layer in layered["layer"]] == ["rect", "line"]
+    rect, lines = layered["layer"]
+    assert rect["mark"]["type"] == "rect"
+    assert [layer["mark"]["type"] for layer in lines["layer"]] == ["line", "point"]

@@ -1,0 +1,1 @@
+"""Browser benchmarks of the dashboard (``python -m benchmarks.dashboard.concurrency``)."""
