@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from benchmarks.throughput.runner import BenchOptions
+
+
+class BenchModel(StrEnum):
+    """What the workers score with."""
+
+    checkpoint = "checkpoint"
+    null = "null"
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -15,8 +27,22 @@ def _ints(text: str) -> tuple[int, ...]:
 def bench(
     messages: int = typer.Option(2000, "--messages", "-n", min=1, help="Posts per throughput run."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    model: BenchModel = typer.Option(
+        BenchModel.checkpoint,
+        "--model",
+        help="checkpoint: the model of --model-dir. null: fixed probabilities at no cost, "
+        "everything else real (the pipeline's ceiling); only end to end is measured (model-only, "
+        "naive, stage costs and latency are skipped), the median of --repeats is reported, and "
+        "the lexicon and pooling weights are those of --model-dir's model.",
+    ),
     model_dir: Path | None = typer.Option(
         None, help="Checkpoint to measure (default: OPINION_MODEL_DIR / registry / bundled)."
+    ),
+    multilingual: bool | None = typer.Option(
+        None,
+        "--multilingual/--no-multilingual",
+        help="Turn the multilingual route (encoder pooled into English scores, other "
+        "languages) on or off (default: OPINION_MULTILINGUAL).",
     ),
     quantize: str | None = typer.Option(
         None, help="auto | none | int8 (default: OPINION_MODEL_QUANTIZE)."
@@ -26,7 +52,9 @@ def bench(
         help="End-to-end configurations: WORKERSxTHREADS (torch threads per worker) or WORKERS "
         "(cores shared out), comma-separated.",
     ),
-    repeats: int = typer.Option(1, min=1, help="End-to-end runs per configuration (best kept)."),
+    repeats: int = typer.Option(
+        1, min=1, help="End-to-end runs per configuration (best kept; median with --model null)."
+    ),
     batch_sizes: str = typer.Option("", help="Model-only batch sizes (default: by device)."),
     latency_loads: str = typer.Option(
         "0.5,0.9", help="Latency at these fractions of the best end-to-end rate ('' = skip)."
@@ -42,9 +70,9 @@ def bench(
 
     Starts its own embedded broker and Redis in a temporary directory (never the one of
     `opinion stack up`) and real `opinion worker` processes, and stops them at the end.
+    With --model null, only end-to-end throughput (the pipeline's own ceiling).
     """
-    from benchmarks.throughput.report import summary
-    from benchmarks.throughput.runner import BenchOptions, run_bench
+    from benchmarks.throughput.runner import BenchOptions
 
     options = BenchOptions(
         messages=messages,
@@ -58,12 +86,33 @@ def bench(
         naive_messages=naive_messages,
         label=label,
     )
-    result = run_bench(options)
+    result, summary = _run(model, options, multilingual)
     text = json.dumps(result, indent=2)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
-    typer.echo(text if as_json else summary(result))
+    typer.echo(text if as_json else summary)
+
+
+def _run(
+    model: BenchModel, options: BenchOptions, multilingual: bool | None
+) -> tuple[dict[str, Any], str]:
+    """Run the bench for ``model``; the result and its terminal summary."""
+    from benchmarks.throughput import report
+    from pipeline.config import get_settings
+
+    settings = get_settings()
+    if multilingual is not None:
+        settings = settings.model_copy(update={"multilingual": multilingual})
+    if model is BenchModel.null:
+        from benchmarks.throughput.null import run_null_bench
+
+        result = run_null_bench(options, settings)
+        return result, report.null_summary(result)
+    from benchmarks.throughput.runner import run_bench
+
+    result = run_bench(options, settings)
+    return result, report.summary(result)
 
 
 def register(app: typer.Typer) -> None:

@@ -158,3 +158,23 @@ def table(
                 )
             )
     return "\n".join(rows)
+
+
+def null_summary(result: dict[str, Any]) -> str:
+    """A few lines for the terminal: ``opinion bench --model null`` (the pipeline's ceiling)."""
+    m = result["model"]
+    pooled = f"pooled at {m['multi_pool_weight']}" if m["multilingual"] else "off"
+    lines = [
+        f"null model (lexicon weight {m['fusion_weight']}, multilingual encoder {pooled}), "
+        f"{result['machine']['cpu']} x{result['machine']['cores']}, "
+        f"load {result['load_start']} -> {result['load_end']}"
+    ]
+    for key, run in result["end_to_end"].items():
+        cpu = ", ".join(f"{p} {v}" for p, v in run["cpu_ms_per_msg"].items())
+        lines.append(
+            f"end to end {key}: median {_f(run['median_msgs_per_s'])} msgs/s (runs "
+            f"{run['all_runs_msgs_per_s']}, load at start {run['all_runs_load_start']}, "
+            f"worker CPU ms/post {run['all_runs_worker_cpu_ms_per_msg']}, other processes "
+            f"{run['foreign_cores']} cores; median run's CPU ms/msg: {cpu})"
+        )
+    return "\n".join(lines)

@@ -26,7 +26,10 @@ from pipeline.config import Settings, get_settings
 Progress = Callable[[str], None]
 
 
-def _stderr(message: str) -> None:
+WARM_OFFSET = 20_000  # warm-up posts come from here on (never the measured ones)
+
+
+def stderr_progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -480,7 +483,7 @@ def _headline(
 
 
 def run_bench(
-    options: BenchOptions, settings: Settings | None = None, progress: Progress = _stderr
+    options: BenchOptions, settings: Settings | None = None, progress: Progress = stderr_progress
 ) -> dict[str, Any]:
     """Measure everything; returns the result dict (``opinion bench --json`` prints it)."""
     started = time.monotonic()
@@ -513,11 +516,16 @@ def run_bench(
     return result
 
 
+def warm_posts(batch: int, k: int) -> list[corpus.BenchPost]:
+    """Two batches per worker of posts that are never measured (from ``WARM_OFFSET`` on)."""
+    return corpus.take(2 * batch * k, offset=WARM_OFFSET)
+
+
 def _start_group(
     live: Settings, k: int, threads: int, batch: int, progress: Progress
 ) -> e2e.WorkerGroup:
-    """A warm group of ``k`` workers (warmed on two batches per worker of unmeasured posts)."""
-    return e2e.start_group(live, k, threads, corpus.take(2 * batch * k, offset=20_000), progress)
+    """A warm group of ``k`` workers."""
+    return e2e.start_group(live, k, threads, warm_posts(batch, k), progress)
 
 
 def _jsonable(value: Any) -> Any:

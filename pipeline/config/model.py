@@ -60,6 +60,12 @@ class ModelSettings(BaseModel):
         description="CPU only: int8 = dynamic int8 quantisation of the transformer's Linear "
         "layers; auto = as the model card's cpu_quantize says; none = fp32.",
     )
+    model_runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="CPU runtime of a transformer checkpoint: auto = its ONNX export when it has "
+        "one (`python -m training.export_onnx DIR`, docs/model.md), else torch; torch; onnx = "
+        "the export (an error without one). CUDA always runs torch under auto.",
+    )
     torch_threads: int = Field(
         0, ge=0, description="Torch intra-op threads per worker on CPU; 0 = one per core."
     )

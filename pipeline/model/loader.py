@@ -10,6 +10,8 @@ from pipeline.config import Settings
 from pipeline.model.card import ModelCard
 from pipeline.model.encoder_head import EncoderHeadClassifier
 from pipeline.model.ngram import CharNgramClassifier
+from pipeline.model.null import NullClassifier, is_null_card
+from pipeline.model.onnx_runtime import load_onnx
 from pipeline.model.scorer import ProbModel, Route, RoutedScorer
 from pipeline.model.sentence_encoder import EncoderMissing, encoder_path, load_encoder
 from pipeline.model.transformer import TransformerClassifier
@@ -28,11 +30,16 @@ def _fusion_weight(settings: Settings, card: ModelCard | None) -> float:
 
 
 def load_model(model_dir: Path, settings: Settings) -> tuple[ProbModel, ModelCard]:
-    """A transformer checkpoint or a bundled n-gram artefact, with its card."""
+    """A transformer checkpoint, a bundled n-gram artefact or the null model, with its card."""
     card = ModelCard.load(model_dir)
+    if is_null_card(card):
+        return NullClassifier(card), card
     if CharNgramClassifier.is_artefact(model_dir):
         model = CharNgramClassifier(model_dir, card=card)
         return model, model.card
+    exported = load_onnx(model_dir, settings, card)  # CPU + an ONNX export; else torch
+    if exported is not None:
+        return exported, exported.card
     transformer = TransformerClassifier(
         model_dir,
         device=settings.device,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import warnings
@@ -13,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from pipeline.model.batching import length_sorted_batches, pad_right, unpadded_backend
 from pipeline.model.card import ModelCard
 from pipeline.model.compact import COMPACT_FILE, is_compact, load_compact
 from pipeline.model.labels import label_groups, to_three
@@ -120,19 +120,7 @@ class TransformerClassifier:
             torch.bfloat16 if self._autocast and torch.cuda.is_bf16_supported() else torch.float16
         )
         self._pad_id = self.tokenizer.pad_token_id or 0
-        self._fast = self._rust_tokenizer()
-
-    def _rust_tokenizer(self) -> Any | None:
-        """The fast tokenizer's Rust backend, truncating like ``tokenizer(..., truncation=True)``
-        (``encode_batch_fast`` skips the offsets and the Python ``BatchEncoding``)."""
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if not getattr(self.tokenizer, "is_fast", False) or backend is None:
-            return None
-        backend = copy.deepcopy(backend)
-        backend.no_padding()
-        side = getattr(self.tokenizer, "truncation_side", "right")
-        backend.enable_truncation(self.max_len, direction=side)
-        return backend
+        self._fast = unpadded_backend(self.tokenizer, self.max_len)
 
     @property
     def is_binary(self) -> bool:
@@ -164,12 +152,7 @@ class TransformerClassifier:
         return enc["input_ids"]
 
     def _pad(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-            mask[i, : len(r)] = 1
+        ids, mask = pad_right(rows, self._pad_id)
         cuda = self.device.type == "cuda"
         return {
             "input_ids": torch.from_numpy(ids).to(self.device, non_blocking=cuda),
@@ -181,14 +164,12 @@ class TransformerClassifier:
         if not texts:
             return np.zeros((0, self.num_labels), dtype=np.float32)
         ids = self._encode([normalize_text(t) or "." for t in texts])
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.zeros((len(ids), self.num_labels), dtype=np.float32)
         with (
             torch.inference_mode(),
             torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._autocast),
         ):
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in length_sorted_batches(ids, self.batch_size):
                 logits = self.model(**self._pad([ids[i] for i in idx])).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.throughput.report import summary, table
+from benchmarks.throughput.report import null_summary, summary, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,6 +51,28 @@ def test_bench_json_has_positive_numbers_and_renders() -> None:
     assert "end to end 1x1" in text and "latency at 50%" in text
     md = table([result], {result["model"]["version"]: {"model": 0.5, "fused": 0.6}})
     assert "| e2e 1x1 |" in md and "| 50% |" in md and "0.500 / 0.600" in md
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_null_bench_counts_every_post_with_the_null_model() -> None:
+    """``--model null``: real workers score with the null model; the median of the runs."""
+    args = ["--model", "null", "--messages", "40", "--workers", "1x1", "--repeats", "3"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "bench", "--json", "--no-multilingual", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    run = result["end_to_end"]["1x1"]
+    assert run["complete"] and len(run["all_runs_msgs_per_s"]) == 3
+    assert sorted(run["all_runs_msgs_per_s"])[1] == run["median_msgs_per_s"] > 0
+    assert result["end_to_end_msgs_per_s"] == run["median_msgs_per_s"]
+    assert result["model"]["version"] == "null" and result["model"]["multilingual"] is False
+    assert "model_only" not in result  # the model is not what is measured
+    assert "median" in null_summary(result)
 
 
 def test_cli_help_does_not_import_heavy_libraries() -> None:
