@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -139,6 +141,15 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2) from exc
 
 
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """An ``AccountError`` inside ends the command with its one-line message (exit 2)."""
+    try:
+        yield
+    except AccountError as exc:
+        _fail(exc)
+
+
 ROLE_HELP = f"One of {', '.join(ROLES)} (see docs/dashboard.md)."
 STDIN_HELP = "Read the password from standard input (one line) instead of a prompt."
 
@@ -154,10 +165,8 @@ def add_user(
 ) -> None:
     """Create a dashboard account (password from a prompt or --stdin, never an argument)."""
     store = _store()
-    try:
+    with _account_errors():
         account = store.add(name, role, None if no_password else _read_password(stdin))
-    except AccountError as exc:
-        _fail(exc)
     typer.echo(f"added {account.name} ({account.role})")
 
 
@@ -167,10 +176,8 @@ def set_role(
     role: str = typer.Argument(..., help=ROLE_HELP),
 ) -> None:
     """Change an account's role (takes effect at the user's next click)."""
-    try:
+    with _account_errors():
         account = _store().set_role(name, role)
-    except AccountError as exc:
-        _fail(exc)
     typer.echo(f"{account.name} is now {account.role}")
 
 
@@ -180,20 +187,16 @@ def set_password(
     stdin: bool = typer.Option(False, "--stdin", help=STDIN_HELP),
 ) -> None:
     """Replace an account's password."""
-    try:
+    with _account_errors():
         account = _store().set_password(name, _read_password(stdin))
-    except AccountError as exc:
-        _fail(exc)
     typer.echo(f"password of {account.name} changed")
 
 
 @dashboard_app.command("remove-user")
 def remove_user(name: str = typer.Argument(..., help="User name.")) -> None:
     """Delete an account (its sessions are signed out at their next click)."""
-    try:
+    with _account_errors():
         removed = _store().remove(name)
-    except AccountError as exc:
-        _fail(exc)
     if not removed:
         _fail(AccountError(f"no user {name!r}: see `opinion dashboard list-users`"))
     typer.echo(f"removed {name.strip().lower()}")

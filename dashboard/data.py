@@ -98,7 +98,8 @@ def settings() -> Settings:
 
 # --- clients ------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, hash_funcs=HASH_FUNCS)
-def _redis(s: Settings) -> redis.Redis:
+def redis_connection(s: Settings) -> redis.Redis:
+    """The dashboard's Redis client for ``s`` (one per settings, shared by every session)."""
     return redis_client(s)
 
 
@@ -108,24 +109,24 @@ def _producer(s: Settings) -> KafkaProducer:
 
 
 def _aggregates(s: Settings) -> AggregateStore:
-    return AggregateStore(_redis(s), s)
+    return AggregateStore(redis_connection(s), s)
 
 
 def _alerts(s: Settings) -> AlertStore:
-    return AlertStore(_redis(s), s)
+    return AlertStore(redis_connection(s), s)
 
 
 # --- watches ------------------------------------------------------------------------------
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
 def watches(s: Settings) -> list[Watch]:
     """Every watch, by id."""
-    return WatchStore(_redis(s)).all()
+    return WatchStore(redis_connection(s)).all()
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
 def broken_watches(s: Settings) -> dict[str, str]:
     """Watches in Redis that workers skip (id -> why): invalid, or a query over the limits."""
-    return WatchStore(_redis(s)).broken()
+    return WatchStore(redis_connection(s)).broken()
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, hash_funcs=HASH_FUNCS)
@@ -136,12 +137,12 @@ def watch_ids_with_data(s: Settings) -> list[str]:
 
 def save_watch(s: Settings, watch: Watch) -> None:
     """Create or replace a watch (workers pick it up on their next reload)."""
-    WatchStore(_redis(s)).put(watch)
+    WatchStore(redis_connection(s)).put(watch)
     watches.clear()
 
 
 def set_watch_enabled(s: Settings, watch_id: str, enabled: bool) -> Watch | None:
-    store = WatchStore(_redis(s))
+    store = WatchStore(redis_connection(s))
     watch = store.get(watch_id)
     if watch is None:
         return None
@@ -204,7 +205,7 @@ def series_frame(
 def _pipelined(s: Settings, ops: Sequence[Op]) -> list[Any]:
     """Planned aggregate reads (``pipeline.aggregation.plans``) in one round trip; each op's
     parsed result, in order."""
-    pipe = _redis(s).pipeline(transaction=False)
+    pipe = redis_connection(s).pipeline(transaction=False)
     for op in ops:
         for name, args, kwargs in op.cmds:
             getattr(pipe, name)(*args, **kwargs)
@@ -335,25 +336,25 @@ def resolve_alert(s: Settings, alert_id: str, user: str) -> Alert | None:
 def alert_deliveries(s: Settings, alert_id: str) -> list[dict[str, Any]]:
     """The deliveries of one alert (channel, event, state pending/parked/sent, attempts,
     last error, times as epoch seconds), by event then channel."""
-    return [d.as_dict() for d in DeliveryStore(_redis(s), s).for_alert(alert_id)]
+    return [d.as_dict() for d in DeliveryStore(redis_connection(s), s).for_alert(alert_id)]
 
 
 def requeue_delivery(s: Settings, delivery_id: str) -> bool:
     """Make a parked delivery due again; ``False`` when it is not parked."""
     try:
-        return DeliveryStore(_redis(s), s).requeue(delivery_id)
+        return DeliveryStore(redis_connection(s), s).requeue(delivery_id)
     finally:
         alert_deliveries.clear()
 
 
 # --- labeling -----------------------------------------------------------------------------
 def labeled_ids(s: Settings) -> set[str]:
-    return {m.decode() for m in _redis(s).smembers(LABELED_KEY)}
+    return {m.decode() for m in redis_connection(s).smembers(LABELED_KEY)}
 
 
 def label_progress(s: Settings, user: str) -> tuple[int, int]:
     """(labels by ``user``, labels by everyone) so far."""
-    r = _redis(s)
+    r = redis_connection(s)
     mine = r.hget(LABELS_BY_USER_KEY, user)
     return int(mine or 0), int(r.scard(LABELED_KEY))
 
@@ -436,7 +437,7 @@ def publish_label(
         s.topic("labels"), key=record.post_id.encode(), value=record.to_bytes()
     )
     future.get(timeout=timeout_s)
-    pipe = _redis(s).pipeline(transaction=False)
+    pipe = redis_connection(s).pipeline(transaction=False)
     pipe.sadd(LABELED_KEY, record.post_id)
     pipe.hincrby(LABELS_BY_USER_KEY, record.labeled_by, 1)
     pipe.execute()

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-import redis
 import streamlit as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -78,12 +77,8 @@ def client_address() -> str | None:
         return None
 
 
-def _redis(settings: Settings) -> redis.Redis:
-    return data._redis(settings)
-
-
 def _accounts(settings: Settings) -> AccountStore:
-    return AccountStore(_redis(settings))
+    return AccountStore(data.redis_connection(settings))
 
 
 def current_mode(settings: Settings) -> str:
@@ -173,7 +168,7 @@ def _login_form(settings: Settings) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
-    limiter = LoginLimiter(_redis(settings), settings)
+    limiter = LoginLimiter(data.redis_connection(settings), settings)
     try:
         attempt = limiter.begin(name, client_address())
     except LoginLocked as exc:
