@@ -45,12 +45,17 @@ class Arrival(NamedTuple):
     position: InputPosition | None = None
 
 
-def position_code(position: InputPosition | None) -> str:
+def position_code(position: InputPosition) -> str:
     """Short form of an input position kept in a repost owner (``@<topic crc>:<p>:<o>``)."""
-    if position is None:
-        return ""
     topic = zlib.crc32(position.topic.encode()) & 0xFFFF
     return f"@{topic:x}:{position.partition}:{position.offset}"
+
+
+def owner_value(item: Arrival) -> str:
+    """What a repost key holds for ``item``: ``id|event time``, then ``|@position`` when the
+    item has one (``_parse_owner`` reads both forms)."""
+    owner = f"{item.post_id}|{item.event_ts:.3f}"
+    return owner if item.position is None else f"{owner}|{position_code(item.position)}"
 
 
 class RepostGuard:
@@ -77,9 +82,14 @@ class RepostGuard:
         if parts:
             pipe.hmget(WATERMARKS, parts)
         for item in items:
-            owner = f"{item.post_id}|{item.event_ts:.3f}|{position_code(item.position)}"
             # SET NX GET (Redis >= 7.0): the earlier owner's value, or None when we set ours
-            pipe.set(self.redis_key(item.fingerprint), owner, nx=True, get=True, ex=self.window_s)
+            pipe.set(
+                self.redis_key(item.fingerprint),
+                owner_value(item),
+                nx=True,
+                get=True,
+                ex=self.window_s,
+            )
         replies = await pipe.execute()
         finished = _finished_offsets(parts, replies.pop(0) if parts else [])
         statuses: list[Status] = []

@@ -56,6 +56,22 @@ def test_classify_redelivered_duplicate_and_repost(stack_settings: Settings, red
     assert not redis_db.keys("opinion:done:*"), "nothing is kept per post past the window"
 
 
+def test_classify_reposts_without_input_positions(stack_settings: Settings, redis_db) -> None:  # type: ignore[no-untyped-def]
+    """Arrivals without a position (tools, tests) keep ``id|event time`` owners: a second id
+    saying the same text within the window is a repost, the same id again a retry."""
+
+    async def run() -> list[str]:
+        client = async_redis_client(stack_settings)
+        guard = RepostGuard(client, key=KEY, window_s=600)
+        try:
+            await guard.classify([Arrival("a", "fp1", T)])
+            return await guard.classify([Arrival("b", "fp1", T + 5), Arrival("a", "fp1", T)])
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == ["repost", "new"]
+
+
 def test_repost_keys_are_keyed_hashes(stack_settings: Settings, redis_db) -> None:  # type: ignore[no-untyped-def]
     """Redis holds an HMAC of the text's fingerprint: without the key, reading Redis does not
     confirm a guessed post (the plain fingerprint of the guess is not there)."""
