@@ -7,10 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import SettingsError
+from pydantic import Field
 
-from pipeline.config import ConfigError, Settings, settings_error_line
+from pipeline.config import Settings, read_settings
 
 
 class TrainingSettings(Settings):
@@ -141,7 +140,4 @@ def with_training(settings: Settings, **fields: Any) -> TrainingSettings:
 @lru_cache(maxsize=1)
 def get_training_settings() -> TrainingSettings:
     """The trainer's settings (read once); ``ConfigError`` with one line if invalid."""
-    try:
-        return TrainingSettings()
-    except (ValidationError, SettingsError) as exc:
-        raise ConfigError(settings_error_line(exc)) from exc
+    return read_settings(TrainingSettings)

@@ -10,6 +10,7 @@ from pipeline.config.settings import (
     SECTIONS,
     Settings,
     get_settings,
+    read_settings,
     settings_error_line,
 )
 from pipeline.config.types import (
@@ -36,5 +37,6 @@ __all__ = [
     "TopicSpec",
     "get_settings",
     "literal_choices",
+    "read_settings",
     "settings_error_line",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -189,6 +189,9 @@ class Settings(
         return value
 
 
+S = TypeVar("S", bound=Settings)
+
+
 def _flat_items(model: BaseModel, prefix: str = "") -> list[tuple[str, Any]]:
     """(env name without ``OPINION_``, value) of every field, nested sections flattened."""
     items: list[tuple[str, Any]] = []
@@ -235,10 +238,15 @@ def settings_error_line(exc: ValidationError | SettingsError) -> str:
     return f"invalid setting {listed} (set in the environment or .env)"
 
 
+def read_settings(cls: type[S]) -> S:
+    """``cls()`` from the environment and ``.env``; ``ConfigError`` with one line if invalid."""
+    try:
+        return cls()
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigError(settings_error_line(exc)) from exc
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (read once); ``ConfigError`` with one line if invalid."""
-    try:
-        return Settings()
-    except (ValidationError, SettingsError) as exc:
-        raise ConfigError(settings_error_line(exc)) from exc
+    return read_settings(Settings)
