@@ -161,13 +161,16 @@ class _ModelUnderTest:
 
 
 @dataclass(frozen=True)
-class _EndToEnd:
-    """End-to-end runs per layout, latency per load, and the fastest layout."""
+class _EndToEndPlan:
+    """What the end-to-end phases run: the posts, the options, the workers' batch size, the
+    layouts (workers, threads) and the model-only rate per layout to compare with."""
 
-    runs: dict[str, dict[str, Any]]
-    latency: dict[str, dict[str, Any]]
-    best: tuple[int, int] | None
-    best_rate: float
+    posts: list[corpus.BenchPost]
+    options: BenchOptions
+    batch: int
+    layouts: list[tuple[int, int]]
+    model_only_configs: dict[str, dict[str, Any]]
+    progress: Progress
 
 
 @dataclass(frozen=True)
@@ -331,21 +334,19 @@ def _naive_phase(
 
 
 def _layout_throughput(
+    plan: _EndToEndPlan,
     group: e2e.WorkerGroup,
     layout: tuple[int, int],
-    posts: list[corpus.BenchPost],
     stack_pids: dict[str, int],
-    options: BenchOptions,
-    model_only_configs: dict[str, dict[str, Any]],
-    progress: Progress,
 ) -> dict[str, Any]:
     """The best of ``options.repeats`` end-to-end runs of one layout's worker group."""
+    options, progress = plan.options, plan.progress
     k, threads = layout
     runs = []
     for r in range(max(1, options.repeats)):
         progress(f"{k}x{threads}: producing {options.messages} posts (run {r + 1})")
         e2e.reset_dedup(group.settings)
-        run = e2e.throughput(group, posts, stack_pids)
+        run = e2e.throughput(group, plan.posts, stack_pids)
         run["load_end"] = load_avg()
         runs.append(run)
         progress(
@@ -355,22 +356,15 @@ def _layout_throughput(
     top = max(runs, key=lambda x: x["msgs_per_s"])
     top = {**top, "workers": k, "torch_threads": threads}
     top["all_runs_msgs_per_s"] = [x["msgs_per_s"] for x in runs]
-    same = model_only_configs.get(f"{k}x{threads}")
+    same = plan.model_only_configs.get(f"{k}x{threads}")
     top["ratio_vs_model_same_layout"] = (
-        round(top["msgs_per_s"] / same["msgs_per_s"], 3) if same else None
+        _ratio(top["msgs_per_s"], same["msgs_per_s"], 3) if same else None
     )
     return top
 
 
 def _throughput_phase(
-    live: Settings,
-    stack_pids: dict[str, int],
-    posts: list[corpus.BenchPost],
-    options: BenchOptions,
-    bs: int,
-    configs_e2e: list[tuple[int, int]],
-    model_only_configs: dict[str, dict[str, Any]],
-    progress: Progress,
+    plan: _EndToEndPlan, live: Settings, stack_pids: dict[str, int]
 ) -> _Throughputs:
     """End-to-end throughput per layout; the fastest layout's group is left running when it
     is the last one measured (for the latency phase)."""
@@ -378,15 +372,13 @@ def _throughput_phase(
     best: tuple[int, int] | None = None
     best_rate = 0.0
     group: e2e.WorkerGroup | None = None
-    for i, (k, threads) in enumerate(configs_e2e):
-        group = _start_group(live, k, threads, bs, progress)
-        top = _layout_throughput(
-            group, (k, threads), posts, stack_pids, options, model_only_configs, progress
-        )
+    for i, (k, threads) in enumerate(plan.layouts):
+        group = _start_group(live, k, threads, plan.batch, plan.progress)
+        top = _layout_throughput(plan, group, (k, threads), stack_pids)
         runs[f"{k}x{threads}"] = top
         if top["msgs_per_s"] > best_rate:
             best, best_rate = (k, threads), top["msgs_per_s"]
-        if i < len(configs_e2e) - 1 or best != (k, threads):
+        if i < len(plan.layouts) - 1 or best != (k, threads):
             group.stop()
             group = None
     return _Throughputs(runs, best, best_rate, group)
@@ -433,30 +425,24 @@ def _latency_phase(
 
 
 def _end_to_end_phase(
-    settings: Settings,
-    posts: list[corpus.BenchPost],
-    options: BenchOptions,
-    bs: int,
-    configs_e2e: list[tuple[int, int]],
-    model_only_configs: dict[str, dict[str, Any]],
-    progress: Progress,
-) -> _EndToEnd:
-    """End-to-end throughput per layout, then latency on the fastest, on one embedded stack."""
+    plan: _EndToEndPlan, settings: Settings
+) -> tuple[_Throughputs, dict[str, dict[str, Any]]]:
+    """End-to-end throughput per layout, then latency per load on the fastest, on one
+    embedded stack (every worker group stopped at the end)."""
     latency: dict[str, dict[str, Any]] = {}
     with e2e.embedded_stack(settings) as (live, stack_pids):
-        done = _throughput_phase(
-            live, stack_pids, posts, options, bs, configs_e2e, model_only_configs, progress
-        )
+        done = _throughput_phase(plan, live, stack_pids)
         group = done.group
-        if options.latency_loads and done.best is not None:
+        if plan.options.latency_loads and done.best is not None:
             if group is None:
-                group = _start_group(live, done.best[0], done.best[1], bs, progress)
+                k, threads = done.best
+                group = _start_group(live, k, threads, plan.batch, plan.progress)
             latency = _latency_phase(
-                group, stack_pids, done.best, done.best_rate, options, progress
+                group, stack_pids, done.best, done.best_rate, plan.options, plan.progress
             )
         if group is not None:
             group.stop()
-    return _EndToEnd(done.runs, latency, done.best, done.best_rate)
+    return done, latency
 
 
 def _ratio(numerator: float, denominator: float, digits: int) -> float | None:
@@ -465,13 +451,17 @@ def _ratio(numerator: float, denominator: float, digits: int) -> float | None:
 
 
 def _headline(
-    result: dict[str, Any], ends: _EndToEnd, options: BenchOptions, default_threads: int
+    result: dict[str, Any],
+    ends: _Throughputs,
+    latency: dict[str, dict[str, Any]],
+    options: BenchOptions,
+    default_threads: int,
 ) -> dict[str, Any]:
     """The headline numbers: the best end-to-end rate, its ratios, latency p95."""
     best_rate, best = ends.best_rate, ends.best
     default_naive = result["naive"][f"{default_threads} thread(s)"]["msgs_per_s"]
     loads = options.latency_loads
-    first = ends.latency.get(f"{loads[0]:g}") if loads else None
+    first = latency.get(f"{loads[0]:g}") if loads else None
     return {
         "end_to_end_msgs_per_s": best_rate,
         "end_to_end_config": f"{best[0]}x{best[1]}" if best else None,
@@ -504,13 +494,13 @@ def run_bench(
     result |= _naive_phase(model, bench.texts, options, progress)
     result["stage_costs_us"] = modelbench.stage_costs(bench.posts[:1000], model.scorer, settings)
 
-    model_only_configs = result["model_only"]["configs"]
-    ends = _end_to_end_phase(
-        settings, bench.posts, options, bs, configs_e2e, model_only_configs, progress
+    plan = _EndToEndPlan(
+        bench.posts, options, bs, configs_e2e, result["model_only"]["configs"], progress
     )
+    ends, latency = _end_to_end_phase(plan, settings)
     result["end_to_end"] = ends.runs
-    result["latency"] = ends.latency
-    result |= _headline(result, ends, options, model.info["torch_threads"])
+    result["latency"] = latency
+    result |= _headline(result, ends, latency, options, model.info["torch_threads"])
     result["load_end"] = load_avg()
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     return result
