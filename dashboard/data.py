@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,6 @@ from kafka import KafkaProducer
 
 from dashboard.labelqueue import QueueItem, build_queue, find_item
 from pipeline.aggregation.bucket import Bucket
-from pipeline.aggregation.plans import Op, Plans
 from pipeline.aggregation.store import AggregateStore
 from pipeline.alerting.deliveries import DeliveryStore
 from pipeline.alerting.store import AlertStore
@@ -202,21 +201,6 @@ def series_frame(
     return pd.DataFrame(rows, columns=SERIES_COLUMNS)
 
 
-def _pipelined(s: Settings, ops: Sequence[Op]) -> list[Any]:
-    """Planned aggregate reads (``pipeline.aggregation.plans``) in one round trip; each op's
-    parsed result, in order."""
-    pipe = redis_connection(s).pipeline(transaction=False)
-    for op in ops:
-        for name, args, kwargs in op.cmds:
-            getattr(pipe, name)(*args, **kwargs)
-    replies = pipe.execute() if any(op.cmds for op in ops) else []
-    results, start = [], 0
-    for op in ops:
-        results.append(op.parse(replies[start : start + len(op.cmds)]))
-        start += len(op.cmds)
-    return results
-
-
 @dataclass(frozen=True)
 class OverviewCounts:
     """What Overview counts for a window: totals overall, per watch over the last hour and
@@ -239,13 +223,13 @@ def overview_counts(
 ) -> OverviewCounts:
     """Every aggregate Overview shows, in one Redis round trip. Not cached here: the view built
     from it is (``dashboard.overview_model``)."""
-    plans = Plans(s)
+    plans = _aggregates(s).plans
     lines = [(w, source) for w in watch_ids for source in _sources(by_source)]
     ops = [plans.totals(None, since, until)]
     ops += [plans.totals(w, current_since, until) for w in watch_ids]
     ops += [plans.totals(w, since, until) for w in watch_ids]
     ops += [plans.series(w, since, until, granularity_s, source) for w, source in lines]
-    overall, *rest = _pipelined(s, ops)
+    overall, *rest = _aggregates(s).read_many(ops)
     n = len(watch_ids)
     rows = [row for (w, source), b in zip(lines, rest[2 * n :], strict=True)
             for row in _series_rows(w, source, b)]  # fmt: skip

@@ -55,6 +55,19 @@ class Op:
     parse: Callable[[list[Any]], Any] = lambda replies: replies
 
 
+def combined(ops: Sequence[Op]) -> Op:
+    """One op running ``ops`` in one round trip; it parses to their results, in order."""
+
+    def parse(replies: list[Any]) -> list[Any]:
+        results, start = [], 0
+        for op in ops:
+            results.append(op.parse(replies[start : start + len(op.cmds)]))
+            start += len(op.cmds)
+        return results
+
+    return Op([cmd for op in ops for cmd in op.cmds], parse)
+
+
 def granularities(settings: Settings) -> tuple[int, ...]:
     """Stored bucket widths, ascending: the base bucket then the rollups."""
     base = settings.bucket_s

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from pipeline.aggregation.bucket import Bucket
-from pipeline.aggregation.plans import RECORD_LUA, Command, InputPosition, Op, Plans
+from pipeline.aggregation.plans import RECORD_LUA, Command, InputPosition, Op, Plans, combined
 from pipeline.config import Settings
 from pipeline.schemas import ScoredPost
 
@@ -56,6 +56,10 @@ class AggregateStore:
                 return op.parse(replies)
             self.redis.script_load(RECORD_LUA)  # replay is safe: the batch is idempotent
         raise RuntimeError("the aggregation script could not be loaded")
+
+    def read_many(self, ops: Sequence[Op]) -> list[Any]:
+        """Several planned reads (``Plans``) in one round trip; their results, in order."""
+        return self._run(combined(ops))
 
     def record_batch(
         self,
@@ -140,6 +144,9 @@ class AsyncAggregateStore:
                 return op.parse(replies)
             await self.redis.script_load(RECORD_LUA)
         raise RuntimeError("the aggregation script could not be loaded")
+
+    async def read_many(self, ops: Sequence[Op]) -> list[Any]:
+        return await self._run(combined(ops))
 
     async def record_batch(
         self,
