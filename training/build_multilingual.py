@@ -47,7 +47,7 @@ from training.corpora import load_lines, shared_data_dir, split
 from training.decontam import EvalIndex, Removed, decontaminate, write_bundled_manifest
 
 REPRODUCE = "python -m training.build_multilingual --out pipeline/model/bundled/multi"
-VERSION = "multi-use-umsab-2"
+VERSION = "multi-use-umsab-3"
 LANGUAGES = ("arabic", "french", "german", "hindi", "italian", "portuguese", "spanish")
 ISO = {"arabic": "ar", "french": "fr", "german": "de", "hindi": "hi", "italian": "it"}
 ISO |= {"portuguese": "pt", "spanish": "es"}

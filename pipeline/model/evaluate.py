@@ -74,7 +74,7 @@ def method_probs(
                 "the multilingual model is not loaded: run `opinion fetch-encoder`, and "
                 "check that OPINION_MULTILINGUAL is not false"
             )
-        return scorer.multilingual.predict_proba(list(texts))  # one text per encoder call
+        return scorer.multilingual.predict_proba(list(texts))  # batch-invariant encoder
     rows: list[np.ndarray] = []
     for start in range(0, len(texts), batch_size):
         chunk, chunk_langs = texts[start : start + batch_size], langs[start : start + batch_size]
