@@ -124,7 +124,12 @@ def field(bucket_start: int, metric: str) -> str:
 
 def input_field(topic: str, partition: int) -> str:
     """Field naming one input partition (``WATERMARKS``, ``offsets_key``)."""
-    return f"{topic}:{partition}"
+    return f"{input_fields_prefix(topic)}{partition}"
+
+
+def input_fields_prefix(topic: str) -> str:
+    """What every ``input_field`` of ``topic`` starts with (forgetting a topic's offsets)."""
+    return f"{topic}:"
 
 
 def offsets_key(watch_id: str | None) -> str:

@@ -26,7 +26,7 @@ def forget_topic(client: redis.Redis, topic: str) -> int:
     """Drop ``topic``'s offset marks in every scope and its finished offsets; returns the
     number of fields removed."""
     removed = 0
-    prefix = f"{topic}:".encode()
+    prefix = keys.input_fields_prefix(topic).encode()
     for key in [keys.offsets_key(s) for s in scopes(client)] + [keys.WATERMARKS]:
         fields = [f for f in client.hkeys(key) if f.startswith(prefix)]
         if fields:
