@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 
 from devkit.stack.binaries import BinaryNotFound, check_local_stack
-from devkit.stack.embedded import StackState, stack_down, stack_up
+from devkit.stack.embedded import StackError, StackState, stack_down, stack_up
 from devkit.stack.processes import free_port
 from pipeline.config import Settings, get_settings
 from pipeline.extras import ExtraMissing, require_extra
@@ -137,7 +137,11 @@ def run_demo(
         raise typer.Exit(2) from exc
     if start_stack:
         typer.echo("starting the embedded broker and Redis ...")
-        stack_up(settings)
+        try:
+            stack_up(settings)
+        except StackError as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from exc
         owned = True
     live = settings.model_copy(
         update={
@@ -188,8 +192,22 @@ def run_demo(
     finally:
         children.stop_all()
         if owned:
-            stack_down(settings)
-        typer.echo("stopped everything the demo started")
+            _stop_stack(settings)
+
+
+def _stop_stack(settings: Settings) -> None:
+    """``stack_down``, or one line saying what is left running and how to stop it."""
+    try:
+        stack_down(settings)
+    except StackError as exc:
+        typer.secho(
+            f"error: {exc} The broker and Redis are still running: "
+            "stop them with `opinion stack down`.",
+            fg="red",
+            err=True,
+        )
+        return
+    typer.echo("stopped everything the demo started")
 
 
 def demo(

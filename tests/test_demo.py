@@ -34,3 +34,18 @@ def test_the_demo_splits_the_cores_among_its_workers() -> None:
     assert threads_per_worker(2, cores=16) == 8
     assert threads_per_worker(3, cores=2) == 1
     assert threads_per_worker(1, cores=4) == 4
+
+
+def test_a_busy_stack_lock_at_shutdown_is_one_line_not_a_traceback(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Seen when another `opinion stack` command held the lock while the demo stopped."""
+    from devkit.demo import _stop_stack
+    from devkit.stack.embedded import _locked
+
+    settings = Settings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
+    with _locked(settings):
+        _stop_stack(settings)
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "Another `opinion stack` command" in err and "opinion stack down" in err
