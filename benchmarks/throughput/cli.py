@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,12 @@ def bench(
     naive_messages: int = typer.Option(
         1000, min=2, help="Messages for the naive baseline (the corpus sample, cycled)."
     ),
+    declared_lang_only: bool = typer.Option(
+        False,
+        "--declared-lang-only",
+        help="Only posts whose source declares their language (no language detection; "
+        "for a host without the lingua detector).",
+    ),
     label: str = typer.Option("", help="Name of this run in reports."),
     out: Path | None = typer.Option(None, help="Also write the JSON result to this file."),
 ) -> None:
@@ -72,8 +79,11 @@ def bench(
     `opinion stack up`) and real `opinion worker` processes, and stops them at the end.
     With --model null, only end-to-end throughput (the pipeline's own ceiling).
     """
+    from benchmarks.throughput.corpus import DECLARED_LANG_ENV
     from benchmarks.throughput.runner import BenchOptions
 
+    if declared_lang_only:
+        os.environ[DECLARED_LANG_ENV] = "1"
     options = BenchOptions(
         messages=messages,
         model_dir=model_dir,

@@ -198,6 +198,7 @@ def _corpus_summary(bench: _Corpus, n: int) -> dict[str, Any]:
     """The result's ``corpus`` entry."""
     return {
         "source": f"demo feed {corpus.SCENARIO}, unique valid English posts",
+        "declared_lang_only": corpus.declared_lang_only(),
         "messages": n,
         "news_share": round(sum(p.role == "news" for p in bench.posts) / max(1, n), 4),
         "mean_chars": round(sum(len(t) for t in bench.texts) / max(1, len(bench.texts)), 1),
