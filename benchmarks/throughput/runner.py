@@ -24,6 +24,7 @@ from benchmarks.throughput.load import ForeignLoad
 from pipeline.config import Settings, get_settings
 
 Progress = Callable[[str], None]
+Checkpoint = Callable[[dict[str, Any]], None]  # receives the result so far after each phase
 
 
 WARM_OFFSET = 20_000  # warm-up posts come from here on (never the measured ones)
@@ -306,6 +307,12 @@ def _model_only_phase(
         model.transformer, bench.texts, bs, layouts, options.parallel_seconds, model.second
     )
     mo["configs"] = configs
+    progress(
+        "model-only msgs/s per batch size: "
+        + ", ".join(f"{b}: {r}" for b, r in mo["per_batch_size"].items())
+        + "; layouts: "
+        + ", ".join(f"{k} {v['msgs_per_s']}" for k, v in configs.items())
+    )
     best_config = max(configs, key=lambda k: configs[k]["msgs_per_s"])
     return {
         "model_only": mo,
@@ -331,6 +338,7 @@ def _naive_phase(
         )
         for threads in dict.fromkeys((model.info["torch_threads"], 1))
     }
+    progress("naive msgs/s: " + ", ".join(f"{k} {v['msgs_per_s']}" for k, v in naive.items()))
     return {"naive": naive, "naive_msgs_per_s": max(v["msgs_per_s"] for v in naive.values())}
 
 
@@ -352,7 +360,9 @@ def _layout_throughput(
         runs.append(run)
         progress(
             f"{k}x{threads}: {run['msgs_per_s']} msgs/s "
-            f"(foreign load {run['foreign_cores']} cores, load {run['load_end']})"
+            f"(foreign load {run['foreign_cores']} cores, load {run['load_end']}; "
+            f"produced in {run['produce_seconds']} s; model busy {run['model_busy_share']:.0%}; "
+            f"CPU ms/msg {run['cpu_ms_per_msg']})"
         )
     top = max(runs, key=lambda x: x["msgs_per_s"])
     top = {**top, "workers": k, "torch_threads": threads}
@@ -426,13 +436,14 @@ def _latency_phase(
 
 
 def _end_to_end_phase(
-    plan: _EndToEndPlan, settings: Settings
+    plan: _EndToEndPlan, settings: Settings, save_runs: Callable[[dict[str, Any]], None]
 ) -> tuple[_Throughputs, dict[str, dict[str, Any]]]:
-    """End-to-end throughput per layout, then latency per load on the fastest, on one
-    embedded stack (every worker group stopped at the end)."""
+    """End-to-end throughput per layout (given to ``save_runs``), then latency per load on
+    the fastest, on one embedded stack (every worker group stopped at the end)."""
     latency: dict[str, dict[str, Any]] = {}
     with e2e.embedded_stack(settings) as (live, stack_pids):
         done = _throughput_phase(plan, live, stack_pids)
+        save_runs(done.runs)
         group = done.group
         if plan.options.latency_loads and done.best is not None:
             if group is None:
@@ -473,10 +484,20 @@ def _headline(
     }
 
 
+def _discard(_: dict[str, Any]) -> None:
+    """A checkpoint that keeps nothing."""
+
+
 def run_bench(
-    options: BenchOptions, settings: Settings | None = None, progress: Progress = stderr_progress
+    options: BenchOptions,
+    settings: Settings | None = None,
+    progress: Progress = stderr_progress,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
-    """Measure everything; returns the result dict (``opinion bench --json`` prints it)."""
+    """Measure everything; returns the result dict (``opinion bench --json`` prints it).
+    ``checkpoint`` gets the result so far after each phase (so a run stopped at a time
+    limit keeps what it measured)."""
+    save = checkpoint or _discard
     started = time.monotonic()
     settings = model_settings(settings or get_settings(), options)
     result: dict[str, Any] = {"label": options.label, "options": _jsonable(asdict(options))}
@@ -494,13 +515,17 @@ def run_bench(
     result |= _model_only_phase(model, bench, options, bs, configs_e2e, progress)
     result |= _naive_phase(model, bench.texts, options, progress)
     result["stage_costs_us"] = modelbench.stage_costs(bench.posts[:1000], model.scorer, settings)
+    save(result)
 
     plan = _EndToEndPlan(
         bench.posts, options, bs, configs_e2e, result["model_only"]["configs"], progress
     )
-    ends, latency = _end_to_end_phase(plan, settings)
+    ends, latency = _end_to_end_phase(
+        plan, settings, lambda runs: save(result | {"end_to_end": runs})
+    )
     result["end_to_end"] = ends.runs
     result["latency"] = latency
+    save(result)
     result |= _headline(result, ends, latency, options, model.info["torch_threads"])
     result["load_end"] = load_avg()
     result["elapsed_s"] = round(time.monotonic() - started, 1)

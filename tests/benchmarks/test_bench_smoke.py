@@ -27,8 +27,9 @@ KEYS = (
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_bench_json_has_positive_numbers_and_renders() -> None:
-    args = ["--messages", "48", "--workers", "1x1", "--batch-sizes", "8"]
+def test_bench_json_has_positive_numbers_and_renders(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["--messages", "48", "--workers", "1x1", "--batch-sizes", "8", "--out", str(out)]
     args += ["--latency-loads", "0.5", "--latency-seconds", "1", "--naive-messages", "4"]
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "bench", "--json", *args],
@@ -38,6 +39,7 @@ def test_bench_json_has_positive_numbers_and_renders() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == result  # the last checkpoint is the whole result
     for key in KEYS:
         assert result[key] > 0, key
     assert result["device"] == "cpu" or result["device"].startswith("cuda")
