@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from benchmarks.throughput.runner import BenchOptions
+    from benchmarks.throughput.runner import BenchOptions, Checkpoint
 
 
 class BenchModel(StrEnum):
@@ -97,13 +96,13 @@ def bench(
         naive_messages=naive_messages,
         label=label,
     )
-    result, summary = _run(model, options, multilingual, _writer(out))
-    if out is not None:
-        _writer(out)(result)
+    write = _writer(out)
+    result, summary = _run(model, options, multilingual, write)
+    write(result)
     typer.echo(json.dumps(result, indent=2) if as_json else summary)
 
 
-def _writer(out: Path | None) -> Callable[[dict[str, Any]], None]:
+def _writer(out: Path | None) -> Checkpoint:
     """Writes a (partial) result to ``out``; does nothing without one."""
 
     def write(result: dict[str, Any]) -> None:
@@ -118,7 +117,7 @@ def _run(
     model: BenchModel,
     options: BenchOptions,
     multilingual: bool | None,
-    checkpoint: Callable[[dict[str, Any]], None],
+    checkpoint: Checkpoint,
 ) -> tuple[dict[str, Any], str]:
     """Run the bench for ``model``; the result and its terminal summary."""
     from benchmarks.throughput import report
