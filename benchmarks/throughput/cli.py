@@ -6,7 +6,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -79,9 +79,16 @@ def bench(
     `opinion stack up`) and real `opinion worker` processes, and stops them at the end.
     With --model null, only end-to-end throughput (the pipeline's own ceiling).
     """
-    from benchmarks.throughput.corpus import DECLARED_LANG_ENV
+    from benchmarks.throughput.corpus import DECLARED_LANG_ENV, FEED_FILE_ENV
     from benchmarks.throughput.runner import BenchOptions
+    from devkit.feed.corpora import CorpusMissing
 
+    feed_file = os.environ.get(FEED_FILE_ENV)
+    if feed_file and not Path(feed_file).is_file():
+        _fail(
+            f"{FEED_FILE_ENV}={feed_file}: no such file; write one with "
+            "`python -m benchmarks.throughput.corpus FILE` where the corpus packages are installed"
+        )
     if declared_lang_only:
         os.environ[DECLARED_LANG_ENV] = "1"
     options = BenchOptions(
@@ -97,9 +104,18 @@ def bench(
         label=label,
     )
     write = _writer(out)
-    result, summary = _run(model, options, multilingual, write)
+    try:
+        result, summary = _run(model, options, multilingual, write)
+    except CorpusMissing as exc:
+        _fail(f"{exc} (or point {FEED_FILE_ENV} at a feed file written ahead)")
     write(result)
     typer.echo(json.dumps(result, indent=2) if as_json else summary)
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit status 2."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
 
 
 def _writer(out: Path | None) -> Checkpoint:

@@ -3,6 +3,9 @@ and restricted to posts whose source declares their language (hosts without ling
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +47,18 @@ def test_declared_lang_only_keeps_posts_that_name_their_language(
     declared = corpus.load_posts()
     assert declared and all(p.fields.get("lang") for p in declared)
     assert {p.text for p in every if p.fields.get("lang")} <= {p.text for p in declared}
+
+
+def test_a_missing_feed_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = os.environ | {corpus.FEED_FILE_ENV: str(tmp_path / "missing.jsonl.xz")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "bench", "--model", "null", "--messages", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no such file" in lines[0] and corpus.FEED_FILE_ENV in lines[0]
